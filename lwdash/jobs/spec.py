@@ -1,0 +1,51 @@
+"""Job specs and statuses. A spec holds ids and configs, never tensors."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["JobRecord", "JobSpec", "JobStatus"]
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to run: a stored model, a data reference, a technique config (as its dict form)."""
+
+    model_id: str
+    data_ref: str  # "digits" or a stored dataset id ("dataset/<sha>")
+    technique: dict[str, Any]  # lwdash.techniques.config_to_dict(...) form
+    seed: int = 0
+    threads: int = 1
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as stored: its spec plus lifecycle fields."""
+
+    id: str
+    spec: JobSpec
+    status: JobStatus
+    progress: float = 0.0
+    message: str = ""
+    error: str = ""
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    heartbeat_at: float | None = None
+    worker: str = ""
+    result_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

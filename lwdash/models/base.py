@@ -1,0 +1,32 @@
+"""Types shared by every model loader."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+__all__ = ["LoadedModel", "ModelLoadError"]
+
+
+class ModelLoadError(ValueError):
+    """A model file was refused or could not be read; the message names the problem and what is accepted."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to compress and measure.
+
+    Attributes:
+        module: fp32 ``nn.Module`` in eval mode, taking ``(B, *input_shape)`` float32 input and
+            returning ``(B, num_classes)`` logits. Treat as read-only (techniques deep-copy).
+        input_shape: per-sample input shape without the batch dim, e.g. ``(1, 8, 8)``.
+        num_classes: number of output logits.
+        source_format: one of ``sample``, ``state_dict``, ``safetensors``, ``pt2``, ``torchscript``, ``onnx``.
+        arch: architecture registry key when known (samples, state dicts), else ``None``.
+    """
+
+    module: nn.Module
+    input_shape: tuple[int, ...]
+    num_classes: int
+    source_format: str
+    arch: str | None = None

@@ -1,0 +1,356 @@
+"""The technique registry: each technique is a typed, frozen config plus one registered function.
+
+A technique function takes the caller's model (never mutated), its config and a
+:class:`RunContext`, and returns a :class:`CompressedModel`. Forms (``lwdash.ui.forms``),
+the CLI and the contract tests are all generated from :func:`form_spec` and the registry,
+so adding a technique needs no UI or engine change.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import torch
+from torch import nn
+
+if typing.TYPE_CHECKING:
+    import onnx
+
+    from lwdash.data import Dataset
+
+__all__ = [
+    "CompressedModel",
+    "FieldSpec",
+    "RunContext",
+    "Technique",
+    "TechniqueConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "form_spec",
+    "get_technique",
+    "knob",
+    "list_techniques",
+    "register",
+]
+
+ProgressFn = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, message: str) -> None:  # pragma: no cover - trivial
+    del fraction, message
+
+
+@dataclass(frozen=True)
+class TechniqueConfig:
+    """Base class of every technique config: frozen, typed, fields declared with :func:`knob`.
+
+    ``__post_init__`` checks every knob's bounds and choices, so an out-of-range config can
+    never be built; subclasses that add their own ``__post_init__`` call ``super().__post_init__()``.
+    """
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+    def validate_for(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
+        """Raise ``ValueError`` if this config cannot apply to ``model`` (checked before queueing).
+
+        The default accepts every model; techniques override it for model-dependent checks.
+        """
+        del model, input_shape
+
+
+def knob(
+    default: Any,
+    *,
+    help: str,
+    ge: float | None = None,
+    le: float | None = None,
+    gt: float | None = None,
+    lt: float | None = None,
+    step: float | None = None,
+    label: str | None = None,
+    sweepable: bool = False,
+) -> Any:
+    """Declare a config field with its default, bounds and help text (read by :func:`form_spec`).
+
+    ``sweepable`` marks a numeric knob for which the form accepts several values at once,
+    each of which becomes its own job (for example pruning ratios 0.3, 0.5, 0.7).
+    """
+    meta = {
+        "help": help,
+        "ge": ge,
+        "le": le,
+        "gt": gt,
+        "lt": lt,
+        "step": step,
+        "label": label,
+        "sweepable": sweepable,
+    }
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one config field is shown and bounded; pure data, rendered by ``lwdash.ui.forms``."""
+
+    name: str
+    label: str
+    widget: Literal["slider", "number", "int", "toggle", "select", "text"]
+    default: Any
+    help: str
+    options: tuple[Any, ...] = ()
+    ge: float | None = None
+    le: float | None = None
+    gt: float | None = None
+    lt: float | None = None
+    step: float | None = None
+    sweepable: bool = False
+
+
+def _widget_for(tp: Any) -> tuple[str, tuple[Any, ...]]:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "select", tuple(typing.get_args(tp))
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return "select", tuple(m.value for m in tp)
+    if tp is bool:
+        return "toggle", ()
+    if tp is int:
+        return "int", ()
+    if tp is float:
+        return "slider", ()
+    if tp is str:
+        return "text", ()
+    raise TypeError(f"unsupported knob type {tp!r}")
+
+
+def form_spec(cfg_type: type[TechniqueConfig]) -> list[FieldSpec]:
+    """Describe every field of ``cfg_type`` as a :class:`FieldSpec` (no streamlit involved)."""
+    hints = typing.get_type_hints(cfg_type)
+    specs: list[FieldSpec] = []
+    for f in dataclasses.fields(cfg_type):
+        meta = f.metadata
+        widget, options = _widget_for(hints[f.name])
+        bounded = meta.get("ge") is not None and (meta.get("le") is not None or meta.get("lt") is not None)
+        if widget == "slider" and not bounded:
+            widget = "number"
+        specs.append(
+            FieldSpec(
+                name=f.name,
+                label=meta.get("label") or f.name.replace("_", " ").capitalize(),
+                widget=widget,  # type: ignore[arg-type]
+                default=f.default,
+                help=meta.get("help", ""),
+                options=options,
+                ge=meta.get("ge"),
+                le=meta.get("le"),
+                gt=meta.get("gt"),
+                lt=meta.get("lt"),
+                step=meta.get("step"),
+                sweepable=bool(meta.get("sweepable", False)),
+            )
+        )
+    return specs
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a technique may use besides the model: data splits, seed, threads, progress."""
+
+    data: Dataset
+    seed: int = 0
+    threads: int = 1
+    progress: ProgressFn = _no_progress
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.data.input_shape
+
+    def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor]:
+        """A real batch from the calibration split, shaped ``(batch, *input_shape)``."""
+        return (self.data.calib.x[:batch].clone(),)
+
+
+@dataclass
+class CompressedModel:
+    """A technique's output.
+
+    Attributes:
+        module: the PyTorch form; runs on float32 input ``(B, *input_shape)`` and is saved as ``.pt2``.
+        onnx_model: set when the technique builds the ONNX artifact itself (for example ONNX
+            Runtime quantization); otherwise the runner exports ``module``.
+        notes: honest flags shown next to the result (for example "zeros do not speed up dense kernels").
+        steps: per-step records for pipelines (free-form dicts of metrics).
+    """
+
+    module: nn.Module
+    onnx_model: onnx.ModelProto | None = None
+    notes: tuple[str, ...] = ()
+    steps: tuple[dict[str, Any], ...] = ()
+
+
+C = TypeVar("C", bound=TechniqueConfig)
+ApplyFn = Callable[[nn.Module, Any, RunContext], CompressedModel]
+
+
+@dataclass(frozen=True)
+class Technique:
+    key: str
+    config_type: type[TechniqueConfig]
+    fn: ApplyFn
+    family: str
+    title: str
+    description: str
+
+    def apply(self, model: nn.Module, cfg: TechniqueConfig, ctx: RunContext) -> CompressedModel:
+        if not isinstance(cfg, self.config_type):
+            raise TypeError(f"{self.key} expects {self.config_type.__name__}, got {type(cfg).__name__}")
+        return self.fn(model, cfg, ctx)
+
+
+_REGISTRY: dict[str, Technique] = {}
+
+
+def register(
+    key: str, config_type: type[C], *, family: str, title: str | None = None
+) -> Callable[[Callable[[nn.Module, C, RunContext], CompressedModel]], Callable[[nn.Module, C, RunContext], CompressedModel]]:
+    """Register ``fn`` under the stable, persisted ``key``; a duplicate key raises."""
+
+    def deco(fn: Callable[[nn.Module, C, RunContext], CompressedModel]) -> Callable[[nn.Module, C, RunContext], CompressedModel]:
+        if key in _REGISTRY:
+            raise ValueError(f"technique {key!r} is already registered")
+        doc = (config_type.__doc__ or "").strip().splitlines()
+        _REGISTRY[key] = Technique(
+            key=key,
+            config_type=config_type,
+            fn=fn,
+            family=family,
+            title=title or key.replace("_", " ").capitalize(),
+            description=doc[0] if doc else "",
+        )
+        return fn
+
+    return deco
+
+
+def _ensure_loaded() -> None:
+    # Importing the family modules runs their @register decorators.
+    import lwdash.techniques  # noqa: F401
+
+
+def get_technique(key: str) -> Technique:
+    _ensure_loaded()
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise KeyError(f"unknown technique {key!r}; registered: {known}") from None
+
+
+def list_techniques() -> list[Technique]:
+    _ensure_loaded()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+CONFIG_FORMAT_VERSION = 1
+
+
+def config_to_dict(key: str, cfg: TechniqueConfig) -> dict[str, Any]:
+    """Serialize as ``{"type", "version", "data"}`` (JSON-safe)."""
+    data = {f.name: _jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    return {"type": key, "version": CONFIG_FORMAT_VERSION, "data": data}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def config_from_dict(d: dict[str, Any]) -> tuple[str, TechniqueConfig]:
+    """Inverse of :func:`config_to_dict`; only registered keys and declared fields are accepted."""
+    key = d.get("type")
+    if not isinstance(key, str):
+        raise ValueError("config dict has no 'type'")
+    tech = get_technique(key)
+    data = dict(d.get("data") or {})
+    names = {f.name for f in dataclasses.fields(tech.config_type)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown fields for {key}: {sorted(unknown)}; accepted: {sorted(names)}")
+    return key, build_config(tech.config_type, data)
+
+
+def build_config(cfg_type: type[C], values: dict[str, Any]) -> C:
+    """Build a config from loosely typed values (CLI strings, JSON), coercing to the annotations.
+
+    Raises:
+        ValueError: a value cannot be coerced or the config rejects it (bounds, choices).
+    """
+    hints = typing.get_type_hints(cfg_type)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg_type):
+        if f.name not in values:
+            continue
+        kwargs[f.name] = _coerce(f.name, hints[f.name], values[f.name])
+    return cfg_type(**kwargs)
+
+
+def _coerce(name: str, tp: Any, v: Any) -> Any:
+    origin = typing.get_origin(tp)
+    try:
+        if origin is Literal:
+            choices = typing.get_args(tp)
+            for c in choices:
+                if v == c or str(v) == str(c):
+                    return c
+            raise ValueError(f"{name} must be one of {list(choices)}, got {v!r}")
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            return tp(v)
+        if tp is bool:
+            if isinstance(v, str):
+                if v.lower() in {"1", "true", "yes", "on"}:
+                    return True
+                if v.lower() in {"0", "false", "no", "off"}:
+                    return False
+                raise ValueError(f"{name} must be true or false, got {v!r}")
+            return bool(v)
+        if tp is int:
+            if isinstance(v, float) and not v.is_integer():
+                raise ValueError(f"{name} must be an integer, got {v!r}")
+            return int(v)
+        if tp is float:
+            return float(v)
+        if tp is str:
+            return str(v)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ValueError) and str(e).startswith(name):
+            raise
+        raise ValueError(f"{name}: cannot read {v!r} as {getattr(tp, '__name__', tp)}") from e
+    return v
+
+
+def _check_fields(cfg: TechniqueConfig) -> None:
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        tp = hints[f.name]
+        if typing.get_origin(tp) is Literal and v not in typing.get_args(tp):
+            raise ValueError(f"{f.name} must be one of {list(typing.get_args(tp))}, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        m = f.metadata
+        if m.get("ge") is not None and v < m["ge"]:
+            raise ValueError(f"{f.name} must be >= {m['ge']}, got {v}")
+        if m.get("gt") is not None and v <= m["gt"]:
+            raise ValueError(f"{f.name} must be > {m['gt']}, got {v}")
+        if m.get("le") is not None and v > m["le"]:
+            raise ValueError(f"{f.name} must be <= {m['le']}, got {v}")
+        if m.get("lt") is not None and v >= m["lt"]:
+            raise ValueError(f"{f.name} must be < {m['lt']}, got {v}")
