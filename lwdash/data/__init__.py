@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DataError", "Dataset", "Split"]
+__all__ = ["DataError", "Dataset", "Split", "check_model_fits", "load_dataset", "load_digits", "load_npz"]
 
 
 class DataError(ValueError):
@@ -33,3 +33,9 @@ class Dataset:
     train: Split
     calib: Split
     test: Split
+
+
+# Loaders live in submodules that import the types above (hence after them).
+from lwdash.data.digits import load_digits  # noqa: E402
+from lwdash.data.fit import check_model_fits  # noqa: E402
+from lwdash.data.npz import load_dataset, load_npz  # noqa: E402

@@ -1,0 +1,77 @@
+"""Check that a model can run on a data set before any job is queued."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import torch
+
+from lwdash.data import DataError, Dataset
+
+if TYPE_CHECKING:
+    from lwdash.models.base import LoadedModel
+
+__all__ = ["check_model_fits"]
+
+_PROBE_SAMPLES = 2
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def check_model_fits(model: LoadedModel, data: Dataset) -> None:
+    """Raise :class:`DataError` unless ``model`` takes ``data``'s samples and predicts its classes.
+
+    Compares the declared input shapes and class counts, then runs one real forward pass on
+    two test samples (the declared shapes can be right while the model still fails).
+
+    Args:
+        model: the loaded model.
+        data: the data set it is to be evaluated on.
+
+    Raises:
+        DataError: naming both shapes (``model expects input (3, 224, 224) but the data set
+            'digits' has (1, 8, 8)``), both class counts, or the forward pass's failure.
+    """
+    model_shape = tuple(model.input_shape)
+    data_shape = tuple(data.input_shape)
+    if model_shape != data_shape:
+        raise DataError(
+            f"model expects input {_shape(model_shape)} but the data set {data.name!r} has {_shape(data_shape)}; "
+            "pick a data set with the model's input shape, or a model made for this data"
+        )
+    if model.num_classes != data.num_classes:
+        hint = ""
+        if data.num_classes < model.num_classes:
+            hint = (
+                f"; if the data set covers only some of the model's classes, save num_classes={model.num_classes} "
+                "in the .npz"
+            )
+        raise DataError(
+            f"model outputs {model.num_classes} classes but the data set {data.name!r} has {data.num_classes} "
+            f"classes (labels 0..{data.num_classes - 1}){hint}"
+        )
+    split = data.test if len(data.test) >= _PROBE_SAMPLES else data.train
+    x = split.x[:_PROBE_SAMPLES]
+    try:
+        with torch.no_grad():
+            out = model.module(x)
+    except Exception as exc:  # the engine's error (RuntimeError, AssertionError from export guards, ...)
+        raise DataError(
+            f"model declares input {_shape(model_shape)}, but it failed on {len(x)} samples of the data set "
+            f"{data.name!r} with shape {_shape(tuple(x.shape))}: {_reason(exc)}"
+        ) from exc
+    expected = (len(x), model.num_classes)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+        got = _shape(tuple(out.shape)) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise DataError(
+            f"model returned {got} for {len(x)} samples of the data set {data.name!r}; expected {_shape(expected)} logits"
+        )

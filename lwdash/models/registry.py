@@ -1,0 +1,123 @@
+"""The architecture registry: every architecture a state-dict upload (or a sample) can name.
+
+An explicit allow-list (a dict written out below, never ``globals()``): the digits samples from
+:mod:`lwdash.models.samples` and a few torchvision classification models, always built with
+``weights=None`` (no download).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torchvision
+from torch import nn
+
+from lwdash.models.base import ModelLoadError
+from lwdash.models.samples import (
+    DIGITS_INPUT_SHAPE,
+    DigitsCNN,
+    DigitsMLP,
+    DigitsStudent,
+    DigitsTeacher,
+    digits_mobilenet_v2,
+)
+
+__all__ = [
+    "ArchitectureSpec",
+    "architecture_input_shape",
+    "build_architecture",
+    "get_architecture",
+    "list_architectures",
+]
+
+_IMAGENET_INPUT_SHAPE: tuple[int, int, int] = (3, 224, 224)
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """One known architecture.
+
+    Attributes:
+        name: registry key (stable, persisted in model records).
+        build: ``build(num_classes) -> nn.Module`` with random weights.
+        input_shape: per-sample input shape, no batch dim.
+        family: ``"digits"`` (bundled samples) or ``"torchvision"``.
+    """
+
+    name: str
+    build: Callable[[int], nn.Module]
+    input_shape: tuple[int, ...]
+    family: str
+
+
+def _torchvision(name: str) -> Callable[[int], nn.Module]:
+    def build(num_classes: int) -> nn.Module:
+        return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+
+    return build
+
+
+_REGISTRY: dict[str, ArchitectureSpec] = {
+    spec.name: spec
+    for spec in (
+        ArchitectureSpec("digits_mlp", DigitsMLP, DIGITS_INPUT_SHAPE, "digits"),
+        ArchitectureSpec("digits_cnn", DigitsCNN, DIGITS_INPUT_SHAPE, "digits"),
+        ArchitectureSpec("digits_mobilenet_v2", digits_mobilenet_v2, DIGITS_INPUT_SHAPE, "digits"),
+        ArchitectureSpec("digits_teacher", DigitsTeacher, DIGITS_INPUT_SHAPE, "digits"),
+        ArchitectureSpec("digits_student", DigitsStudent, DIGITS_INPUT_SHAPE, "digits"),
+        ArchitectureSpec("resnet18", _torchvision("resnet18"), _IMAGENET_INPUT_SHAPE, "torchvision"),
+        ArchitectureSpec("resnet50", _torchvision("resnet50"), _IMAGENET_INPUT_SHAPE, "torchvision"),
+        ArchitectureSpec("mobilenet_v2", _torchvision("mobilenet_v2"), _IMAGENET_INPUT_SHAPE, "torchvision"),
+        ArchitectureSpec(
+            "mobilenet_v3_small", _torchvision("mobilenet_v3_small"), _IMAGENET_INPUT_SHAPE, "torchvision"
+        ),
+        ArchitectureSpec("efficientnet_b0", _torchvision("efficientnet_b0"), _IMAGENET_INPUT_SHAPE, "torchvision"),
+    )
+}
+
+
+def list_architectures() -> list[str]:
+    """Names of every known architecture, digits samples first, then torchvision models."""
+    return list(_REGISTRY)
+
+
+def get_architecture(name: str) -> ArchitectureSpec:
+    """Look up an architecture.
+
+    Raises:
+        ModelLoadError: unknown name; the message lists the known ones.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(_REGISTRY)
+        raise ModelLoadError(f"unknown architecture {name!r}; known architectures: {known}") from None
+
+
+def build_architecture(name: str, num_classes: int = 10) -> nn.Module:
+    """Build a known architecture with random weights (never downloads).
+
+    Args:
+        name: a key from :func:`list_architectures`.
+        num_classes: number of output logits.
+
+    Returns:
+        A fresh fp32 module in eval mode.
+
+    Raises:
+        ModelLoadError: unknown name (lists the known ones) or ``num_classes < 1``.
+    """
+    spec = get_architecture(name)
+    if int(num_classes) < 1:
+        raise ModelLoadError(f"num_classes must be >= 1, got {num_classes}")
+    return spec.build(int(num_classes)).float().eval()
+
+
+def architecture_input_shape(name: str) -> tuple[int, ...]:
+    """Per-sample input shape (no batch dim) an architecture expects, e.g. ``(1, 8, 8)``.
+
+    Raises:
+        ModelLoadError: unknown name (lists the known ones).
+    """
+    return get_architecture(name).input_shape
