@@ -1,0 +1,80 @@
+"""Measuring models: export, accuracy, size, MACs, latency, weight statistics, environment.
+
+Public names are imported lazily, so ``import lwdash.measure.metrics`` (used by the store and the
+UI) does not pull in ONNX or ONNX Runtime. ``environment`` is bound eagerly: the function shares
+its name with its submodule, and binding it here keeps ``lwdash.measure.environment`` the function.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from lwdash.measure.environment import environment, torch_threads
+from lwdash.measure.metrics import Metrics
+
+if TYPE_CHECKING:
+    from lwdash.measure.accuracy import EvalResult, evaluate_onnx, evaluate_torch, make_session
+    from lwdash.measure.core import measure_model
+    from lwdash.measure.export import ExportError, export_onnx, save_pt2, write_onnx
+    from lwdash.measure.latency import LatencyStats, TimingPolicy, measure_ort_latency, measure_torch_latency
+    from lwdash.measure.macs import MacsError, count_macs
+    from lwdash.measure.size import SizeCounts, count_sizes
+    from lwdash.measure.weights import collect_weight_tensors, summary_ranges, weight_summary
+
+__all__ = [
+    "EvalResult",
+    "ExportError",
+    "LatencyStats",
+    "MacsError",
+    "Metrics",
+    "SizeCounts",
+    "TimingPolicy",
+    "collect_weight_tensors",
+    "count_macs",
+    "count_sizes",
+    "environment",
+    "evaluate_onnx",
+    "evaluate_torch",
+    "export_onnx",
+    "make_session",
+    "measure_model",
+    "measure_ort_latency",
+    "measure_torch_latency",
+    "save_pt2",
+    "summary_ranges",
+    "torch_threads",
+    "weight_summary",
+    "write_onnx",
+]
+
+_WHERE = {
+    "EvalResult": "accuracy",
+    "evaluate_onnx": "accuracy",
+    "evaluate_torch": "accuracy",
+    "make_session": "accuracy",
+    "measure_model": "core",
+    "ExportError": "export",
+    "export_onnx": "export",
+    "save_pt2": "export",
+    "write_onnx": "export",
+    "LatencyStats": "latency",
+    "TimingPolicy": "latency",
+    "measure_ort_latency": "latency",
+    "measure_torch_latency": "latency",
+    "MacsError": "macs",
+    "count_macs": "macs",
+    "SizeCounts": "size",
+    "count_sizes": "size",
+    "collect_weight_tensors": "weights",
+    "summary_ranges": "weights",
+    "weight_summary": "weights",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lwdash.measure' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lwdash.measure.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,117 @@
+"""``measure_model``: every figure of one model, measured the same way for a baseline and its compressed form."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lwdash.data import Dataset
+from lwdash.measure.accuracy import evaluate_onnx, evaluate_torch, make_session
+from lwdash.measure.export import runnable_form
+from lwdash.measure.latency import (
+    DEFAULT_POLICY,
+    TimingPolicy,
+    batch_from_split,
+    measure_ort_latency,
+    measure_torch_latency,
+)
+from lwdash.measure.macs import count_macs
+from lwdash.measure.metrics import Metrics
+from lwdash.measure.size import compressed_file_bytes, count_sizes, file_bytes
+
+__all__ = ["LARGE_BATCH", "measure_model"]
+
+LARGE_BATCH = 32  # the "larger batch" of the latency figures (Metrics.*_b32_*)
+
+
+def measure_model(
+    module: nn.Module,
+    onnx_path: Path,
+    pt2_path: Path | None,
+    data: Dataset,
+    *,
+    reference_preds: torch.Tensor | None,
+    threads: int = 1,
+    timing: TimingPolicy = DEFAULT_POLICY,
+) -> tuple[Metrics, torch.Tensor]:
+    """Measure accuracy, size, MACs and latency of a model's two forms.
+
+    * accuracy, loss, predictions: the ONNX artifact in ONNX Runtime on ``data.test``; the
+      PyTorch form's top-1 too (they can differ, e.g. bf16 or int4 artifacts);
+    * ``agreement``: fraction of test predictions equal to ``reference_preds`` (1.0 when it is
+      None, i.e. for the baseline itself);
+    * sizes: file bytes of both artifacts, zlib-9 bytes of the ONNX file, and the parameter
+      counts and sparse-encoding bytes of the PyTorch form's weights (:mod:`lwdash.measure.size`);
+    * MACs: counted from the ONNX graph for one sample (:mod:`lwdash.measure.macs`);
+    * latency: median and p90 for batch 1 and batch 32 of real test samples, PyTorch eager and
+      ONNX Runtime, at ``threads`` threads (:mod:`lwdash.measure.latency`).
+
+    Args:
+        module: the PyTorch form (float32 input ``(B, *data.input_shape)``); not modified.
+        onnx_path: the ONNX artifact (self-contained file).
+        pt2_path: the ``.pt2`` artifact, or None / a missing file when it could not be exported
+            (``pt2_bytes`` is then 0).
+        data: the data set; its test split is used.
+        reference_preds: the baseline's ONNX predictions on the same test split, or None.
+        threads: PyTorch and ONNX Runtime intra-op threads.
+        timing: the latency stopping rule.
+
+    Returns:
+        ``(metrics, preds)`` where ``preds`` are the ONNX artifact's int64 test predictions.
+
+    Raises:
+        ValueError: ``threads`` < 1, the test split is empty, or ``reference_preds`` does not
+            match the test split's length.
+        FileNotFoundError: ``onnx_path`` does not exist.
+    """
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    test = data.test
+    if len(test) == 0:
+        raise ValueError(f"data set {data.name!r} has an empty test split; nothing to measure on")
+    if reference_preds is not None and tuple(reference_preds.shape) != (len(test),):
+        raise ValueError(
+            f"reference_preds has shape {tuple(reference_preds.shape)}, expected ({len(test)},) for the test split"
+        )
+    onnx_path = Path(onnx_path)
+    module = runnable_form(module)  # an exported graph traced at a fixed batch cannot run batch 1 and 32
+    session = make_session(onnx_path, threads)
+    ort_eval = evaluate_onnx(session, test)
+    torch_eval = evaluate_torch(module, test, threads=threads)
+    preds = ort_eval.preds
+    agreement = 1.0 if reference_preds is None else int((preds == reference_preds.to(preds.dtype)).sum()) / len(test)
+
+    sizes = count_sizes(module)
+    x1 = batch_from_split(test, 1)
+    xb = batch_from_split(test, LARGE_BATCH)
+    torch_b1 = measure_torch_latency(module, x1, threads=threads, policy=timing)
+    torch_bl = measure_torch_latency(module, xb, threads=threads, policy=timing)
+    ort_b1 = measure_ort_latency(session, x1, threads=threads, policy=timing)
+    ort_bl = measure_ort_latency(session, xb, threads=threads, policy=timing)
+
+    pt2_bytes = file_bytes(pt2_path) if pt2_path is not None and Path(pt2_path).is_file() else 0
+    metrics = Metrics(
+        top1_acc=ort_eval.top1_acc,
+        torch_top1_acc=torch_eval.top1_acc,
+        loss=ort_eval.loss,
+        agreement=agreement,
+        onnx_bytes=file_bytes(onnx_path),
+        pt2_bytes=pt2_bytes,
+        params_count=sizes.params_count,
+        nonzero_params_count=sizes.nonzero_params_count,
+        sparse_bytes=sizes.sparse_bytes,
+        compressed_bytes=compressed_file_bytes(onnx_path),
+        macs=count_macs(onnx_path),
+        torch_b1_median_ms=torch_b1.median_ms,
+        torch_b1_p90_ms=torch_b1.p90_ms,
+        torch_b32_median_ms=torch_bl.median_ms,
+        torch_b32_p90_ms=torch_bl.p90_ms,
+        ort_b1_median_ms=ort_b1.median_ms,
+        ort_b1_p90_ms=ort_b1.p90_ms,
+        ort_b32_median_ms=ort_bl.median_ms,
+        ort_b32_p90_ms=ort_bl.p90_ms,
+        threads=int(threads),
+        test_samples=len(test),
+    )
+    return metrics, preds
