@@ -1,0 +1,417 @@
+"""Post-training int8 quantization, static (calibrated) and dynamic.
+
+Each technique builds two real artifacts:
+
+- the **ONNX** artifact with ONNX Runtime's quantizer (``quant_pre_process`` then
+  ``quantize_static`` in QDQ format, or ``quantize_dynamic``), the runtime in which int8 is fast
+  on this kind of CPU;
+- the **PyTorch** form: PT2E (``torch.export`` -> ``prepare_pt2e`` with ``X86InductorQuantizer``
+  -> calibration -> ``convert_pt2e``) for static int8, torchao's ``quantize_`` with
+  ``Int8DynamicActivationInt8WeightConfig`` for dynamic int8. Both store int8 weights, but eager
+  PyTorch runs them without fused int8 kernels, which the notes say.
+
+Where no PyTorch quantized form can be built for a model, the fp32 module is returned as the
+PyTorch form and a note says so; the ONNX artifact is quantized either way.
+
+Activations and weights are both signed int8 (S8S8) in the QDQ artifact: ONNX Runtime's
+recommended first choice for QDQ, and as fast as U8S8 on the VNNI CPUs measured here.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from torch import nn
+
+from lwdash.techniques._common import (
+    batch_for_export,
+    export_onnx_proto,
+    layer_macs,
+    no_layers_message,
+    weight_layers,
+)
+from lwdash.techniques.base import CompressedModel, RunContext, TechniqueConfig, knob, register
+
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = [
+    "EAGER_REFERENCE_NOTE",
+    "Int8DynamicConfig",
+    "Int8StaticConfig",
+    "apply_int8_dynamic",
+    "apply_int8_static",
+]
+
+EAGER_REFERENCE_NOTE = (
+    "PyTorch eager runs int8 as reference quantize/dequantize ops: speed-up needs torch.compile or ONNX Runtime"
+)
+_CALIB_BATCH = 32
+
+
+@dataclass(frozen=True)
+class Int8StaticConfig(TechniqueConfig):
+    """Static int8 post-training quantization of weights and activations, calibrated on real samples.
+
+    Activation ranges are fixed ahead of time from the calibration split, so inference needs no
+    range computation: the fastest int8 path for convolutional networks on CPU.
+    """
+
+    calibration_method: Literal["minmax", "entropy", "percentile"] = knob(
+        "minmax",
+        help="How activation ranges are chosen: observed min/max, KL-divergence (entropy), or the 99.999th percentile",
+    )
+    per_channel: bool = knob(True, help="One weight scale per output channel (usually more accurate) instead of per tensor")
+    calibration_samples: int = knob(
+        128, ge=8, le=2048, step=8, help="Calibration-split samples run through the model to fix activation ranges"
+    )
+
+    def validate_for(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
+        """Reject models with no Conv/Linear layers (nothing for int8 kernels to run).
+
+        Raises:
+            ValueError: the model exposes no Conv/Linear layer modules.
+        """
+        del input_shape
+        if not weight_layers(model):
+            raise ValueError(no_layers_message("int8_static", model))
+
+
+@dataclass(frozen=True)
+class Int8DynamicConfig(TechniqueConfig):
+    """Dynamic int8 quantization: int8 weights, activations quantized on the fly at run time.
+
+    No calibration. Fast for Linear-heavy models; ONNX Runtime's dynamic int8 convolutions are
+    usually slower than fp32 on CPU, so only Linear (MatMul/Gemm) layers are quantized by default.
+    """
+
+    per_channel: bool = knob(False, help="One weight scale per output channel instead of per tensor")
+    op_types: Literal["linear_only", "all"] = knob(
+        "linear_only",
+        help="Quantize Linear (MatMul/Gemm) layers only, or every op ONNX Runtime can quantize dynamically (convolutions too)",
+    )
+
+    def validate_for(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
+        """Reject configs that would quantize nothing.
+
+        Raises:
+            ValueError: ``op_types="linear_only"`` on a model without Linear layers, or a model
+                with no Conv/Linear layers at all.
+        """
+        del input_shape
+        layers = weight_layers(model)
+        if not layers:
+            raise ValueError(no_layers_message("int8_dynamic", model))
+        if self.op_types == "linear_only" and not any(isinstance(m, nn.Linear) for _, m in layers):
+            raise ValueError(
+                "int8_dynamic with op_types='linear_only' needs Linear layers, and this model has none "
+                f"(it has {len(layers)} convolution layer(s)); use int8_static for convolutional models, "
+                "or op_types='all' (ONNX Runtime's dynamic int8 convolutions are usually slower than fp32)"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# ONNX Runtime side
+
+
+def _calibration_reader(input_name: str, x: torch.Tensor) -> Any:
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class _SplitReader(CalibrationDataReader):  # type: ignore[misc]
+        """Feeds the calibration samples in batches of about ``_CALIB_BATCH``."""
+
+        def __init__(self) -> None:
+            chunks = max(1, -(-len(x) // _CALIB_BATCH))
+            self._batches = iter([c.numpy() for c in torch.tensor_split(x, chunks) if len(c)])
+
+        def get_next(self) -> dict[str, Any] | None:
+            b = next(self._batches, None)
+            return None if b is None else {input_name: b}
+
+    return _SplitReader()
+
+
+def _preprocess(src: Path, dst: Path) -> tuple[Path, str | None]:
+    """ONNX Runtime's recommended pre-processing (shape inference, fusions); falls back gracefully."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    for kwargs in ({}, {"skip_symbolic_shape": True}):
+        try:
+            quant_pre_process(str(src), str(dst), **kwargs)
+            return dst, None
+        except Exception:
+            continue
+    return src, "ONNX Runtime's quantization pre-processing failed on this model: quantized without it"
+
+
+def _quantized_node_count(model: onnx.ModelProto) -> int:
+    ops = {"QuantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul"}
+    return sum(1 for n in model.graph.node if n.op_type in ops)
+
+
+def _ort_quantize(
+    module: nn.Module,
+    input_shape: tuple[int, ...],
+    *,
+    static_calib: torch.Tensor | None,
+    calibration_method: str = "minmax",
+    per_channel: bool,
+    op_types: list[str] | None = None,
+) -> tuple[onnx.ModelProto, list[str]]:
+    """Export ``module`` to ONNX and quantize it with ONNX Runtime (static QDQ when ``static_calib`` is given)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    notes: list[str] = []
+    fp32 = export_onnx_proto(module, input_shape)
+    with tempfile.TemporaryDirectory(prefix="lwdash-ortq-") as tmp:
+        d = Path(tmp)
+        onnx.save_model(fp32, str(d / "fp32.onnx"))
+        src, note = _preprocess(d / "fp32.onnx", d / "pre.onnx")
+        if note:
+            notes.append(note)
+        out = d / "int8.onnx"
+        if static_calib is not None:
+            method = {
+                "minmax": CalibrationMethod.MinMax,
+                "entropy": CalibrationMethod.Entropy,
+                "percentile": CalibrationMethod.Percentile,
+            }[calibration_method]
+            quantize_static(
+                str(src),
+                str(out),
+                _calibration_reader(fp32.graph.input[0].name, static_calib),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=method,
+            )
+        else:
+            quantize_dynamic(
+                str(src), str(out), op_types_to_quantize=op_types, per_channel=per_channel, weight_type=QuantType.QInt8
+            )
+        q = onnx.load_model(str(out))
+    if _quantized_node_count(q) == 0:
+        notes.append("ONNX Runtime found no operator to quantize in this model: the ONNX artifact is still fp32")
+    return q, notes
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch side
+
+
+def _drop_unused_attributes_(gm: torch.fx.GraphModule) -> None:
+    """Delete parameters/buffers the graph no longer reads (convert_pt2e keeps the fp32 weights around)."""
+    used = {str(n.target) for n in gm.graph.nodes if n.op == "get_attr"}
+    for name, _ in [*gm.named_parameters(), *gm.named_buffers()]:
+        if name in used:
+            continue
+        owner_path, _, attr = name.rpartition(".")
+        owner = gm.get_submodule(owner_path) if owner_path else gm
+        delattr(owner, attr)
+
+
+def _check_runs(module: nn.Module, input_shape: tuple[int, ...], reference: nn.Module) -> None:
+    """Raise unless ``module`` runs at batch 1 and 3 with finite outputs of the reference's shape."""
+    with torch.no_grad():
+        for b in (1, 3):
+            x = torch.zeros((b, *input_shape))
+            y, y_ref = module(x), reference(x)
+            if not isinstance(y, torch.Tensor) or y.shape != y_ref.shape or not bool(torch.isfinite(y).all()):
+                raise RuntimeError(f"quantized module gives a bad output at batch {b}")
+
+
+def _pt2e_static(
+    model: nn.Module, calib: torch.Tensor, input_shape: tuple[int, ...], cfg: Int8StaticConfig
+) -> tuple[nn.Module | None, str]:
+    """PT2E static int8 with the x86 quantizer; returns (module, "") or (None, reason)."""
+    from torchao.quantization.pt2e import (
+        HistogramObserver,
+        MinMaxObserver,
+        allow_exported_model_train_eval,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer import QuantizationConfig, QuantizationSpec
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+        X86InductorQuantizer,
+        get_default_x86_inductor_quantization_config,
+    )
+
+    base = get_default_x86_inductor_quantization_config()
+    observer = MinMaxObserver if cfg.calibration_method == "minmax" else HistogramObserver
+    act = dataclasses.replace(base.input_activation, observer_or_fake_quant_ctr=observer.with_args(eps=2**-12))
+    weight = base.weight  # per-channel symmetric int8
+    if not cfg.per_channel:
+        weight = QuantizationSpec(
+            dtype=torch.int8,
+            quant_min=-128,
+            quant_max=127,
+            qscheme=torch.per_tensor_symmetric,
+            is_dynamic=False,
+            observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12),
+        )
+    qconfig = QuantizationConfig(act, act, weight, None, False)
+
+    example = (batch_for_export(calib, _CALIB_BATCH),)
+    chunks = [c for c in torch.tensor_split(calib, max(1, -(-len(calib) // _CALIB_BATCH))) if len(c) >= 2]
+    reasons: list[str] = []
+    # strict=False traces most models; some (torchvision's resnets) only quantize cleanly from strict=True.
+    for strict in (False, True):
+        try:
+            exported = torch.export.export(
+                copy.deepcopy(model).eval(),
+                example,
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                strict=strict,
+            )
+            prepared = prepare_pt2e(exported.module(), X86InductorQuantizer().set_global(qconfig))
+            with torch.no_grad():
+                for c in chunks or [example[0]]:
+                    prepared(c)
+            converted = convert_pt2e(prepared)
+            _drop_unused_attributes_(converted)
+            allow_exported_model_train_eval(converted)  # so that .eval() works like on any module
+            _check_runs(converted, input_shape, model)
+            return converted, ""
+        except Exception as e:
+            reasons.append(f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}")
+    return None, "; ".join(reasons)
+
+
+def _torchao_dynamic(model: nn.Module, input_shape: tuple[int, ...], per_channel: bool) -> tuple[nn.Module | None, str]:
+    """torchao int8 dynamic-activation / int8-weight on every Linear; returns (module, "") or (None, reason)."""
+    if not any(isinstance(m, nn.Linear) for _, m in weight_layers(model)):
+        return None, "torchao's dynamic int8 quantizes Linear layers only, and this model has none"
+    try:
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, PerRow, PerTensor, quantize_
+
+        q = copy.deepcopy(model).eval()
+        granularity = PerRow() if per_channel else PerTensor()
+        # set_inductor_config=False: do not change process-wide torch._inductor settings behind the caller's back.
+        quantize_(q, Int8DynamicActivationInt8WeightConfig(granularity=granularity, set_inductor_config=False))
+        _check_runs(q, input_shape, model)
+        return q, ""
+    except Exception as e:
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+
+
+def _fp32_fallback_note(reason: str) -> str:
+    return f"The PyTorch form is NOT quantized (fp32 copy): no PyTorch int8 form could be built ({reason}). The ONNX artifact is int8."
+
+
+# ---------------------------------------------------------------------------------------------
+# Registered techniques
+
+
+@register("int8_static", Int8StaticConfig, family="quantization", title="Static int8 (calibrated)")
+def apply_int8_static(model: nn.Module, cfg: Int8StaticConfig, ctx: RunContext) -> CompressedModel:
+    """Static int8: ONNX Runtime QDQ artifact plus a PT2E int8 PyTorch form, both calibrated on the same samples.
+
+    Args:
+        model: fp32 classifier (not mutated).
+        cfg: calibration method, per-channel weights, number of calibration samples.
+        ctx: data (calibration split), progress.
+
+    Returns:
+        The PyTorch form (PT2E int8 ``GraphModule``, or the fp32 copy with a note) and the int8 ONNX model.
+
+    Raises:
+        ValueError: the model has no Conv/Linear layers, or the calibration split is empty.
+    """
+    cfg.validate_for(model, ctx.input_shape)
+    available = len(ctx.data.calib)
+    if available == 0:
+        raise ValueError("int8_static needs calibration samples, and the calibration split is empty")
+    n = min(cfg.calibration_samples, available)
+    calib = ctx.data.calib.x[:n].clone()
+    fp32 = copy.deepcopy(model).eval()
+    notes: list[str] = []
+    if n < cfg.calibration_samples:
+        notes.append(f"Calibrated on {n} samples: the calibration split has only {n} (asked for {cfg.calibration_samples}).")
+
+    ctx.progress(0.0, "int8 static: exporting to ONNX and calibrating in ONNX Runtime")
+    onnx_model, ort_notes = _ort_quantize(
+        fp32,
+        ctx.input_shape,
+        static_calib=calib,
+        calibration_method=cfg.calibration_method,
+        per_channel=cfg.per_channel,
+    )
+    notes += ort_notes
+    ctx.progress(0.5, "int8 static: PT2E quantization of the PyTorch form")
+    module, reason = _pt2e_static(fp32, calib, ctx.input_shape, cfg)
+    if module is None:
+        notes.append(_fp32_fallback_note(reason))
+        module = fp32
+    else:
+        notes.append(EAGER_REFERENCE_NOTE)
+        if cfg.calibration_method != "minmax":
+            notes.append(
+                f"The PyTorch form is calibrated with a histogram observer (PyTorch has no {cfg.calibration_method} "
+                f"calibrator); the ONNX artifact uses {cfg.calibration_method} calibration."
+            )
+    ctx.progress(1.0, "int8 static: done")
+    return CompressedModel(module=module, onnx_model=onnx_model, notes=tuple(notes))
+
+
+@register("int8_dynamic", Int8DynamicConfig, family="quantization", title="Dynamic int8")
+def apply_int8_dynamic(model: nn.Module, cfg: Int8DynamicConfig, ctx: RunContext) -> CompressedModel:
+    """Dynamic int8: ONNX Runtime ``quantize_dynamic`` artifact plus a torchao int8 PyTorch form.
+
+    Args:
+        model: fp32 classifier (not mutated).
+        cfg: per-channel weights, which op types to quantize.
+        ctx: data (for the input shape), progress.
+
+    Returns:
+        The PyTorch form (torchao int8 Linear layers, or the fp32 copy with a note) and the int8 ONNX model.
+
+    Raises:
+        ValueError: the config cannot quantize anything in this model (see :meth:`Int8DynamicConfig.validate_for`).
+    """
+    cfg.validate_for(model, ctx.input_shape)
+    fp32 = copy.deepcopy(model).eval()
+    notes: list[str] = []
+    macs = layer_macs(fp32, ctx.input_shape)
+    total = sum(r.macs for r in macs)
+    conv_share = sum(r.macs for r in macs if r.kind == "conv") / total if total else 0.0
+    if cfg.op_types == "linear_only" and conv_share > 0.5:
+        notes.append(
+            f"Convolutions carry {conv_share:.1%} of this model's MACs and stay fp32 (op_types='linear_only'): "
+            "expect little speed-up; int8_static quantizes convolutions too."
+        )
+    if cfg.op_types == "all" and conv_share > 0:
+        notes.append(
+            "ONNX Runtime's dynamic int8 convolutions (ConvInteger) are usually several times slower than fp32 on CPU; "
+            "int8_static is the fast int8 path for convolutions."
+        )
+
+    ctx.progress(0.0, "int8 dynamic: exporting to ONNX and quantizing in ONNX Runtime")
+    onnx_model, ort_notes = _ort_quantize(
+        fp32,
+        ctx.input_shape,
+        static_calib=None,
+        per_channel=cfg.per_channel,
+        op_types=["MatMul", "Gemm"] if cfg.op_types == "linear_only" else None,
+    )
+    notes += ort_notes
+    ctx.progress(0.6, "int8 dynamic: torchao quantization of the PyTorch form")
+    module, reason = _torchao_dynamic(fp32, ctx.input_shape, cfg.per_channel)
+    if module is None:
+        notes.append(_fp32_fallback_note(reason))
+        module = fp32
+    else:
+        notes.append(
+            "PyTorch eager runs torchao's int8 Linear layers without fused kernels (often slower than fp32): "
+            "speed-up needs torch.compile or ONNX Runtime"
+        )
+        if cfg.op_types == "all" and conv_share > 0:
+            notes.append("The PyTorch form quantizes Linear layers only (torchao); its convolutions stay fp32.")
+    ctx.progress(1.0, "int8 dynamic: done")
+    return CompressedModel(module=module, onnx_model=onnx_model, notes=tuple(notes))
