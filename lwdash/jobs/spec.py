@@ -8,7 +8,7 @@ from typing import Any
 __all__ = ["JobRecord", "JobSpec", "JobStatus"]
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
@@ -49,3 +49,5 @@ class JobRecord:
     worker: str = ""
     result_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0  # how many times a worker has claimed it
+    cancel_requested: bool = False  # set on a running job; the worker kills it and marks it cancelled

@@ -1,0 +1,461 @@
+"""Headless use: ``python -m lwdash <command>``.
+
+Commands:
+    techniques   list every registered technique and its knobs
+    samples      list the bundled sample models
+    run          compress a model inline and write model.onnx, model.pt2, result.json, model_card.md
+    submit       queue the same job(s) into the store for a worker
+    jobs         list the store's jobs
+    worker       serve the store's queue (see :mod:`lwdash.jobs.worker`)
+
+Bad input (an unknown technique or knob, a value out of bounds, a model or data set that
+cannot be read or does not fit) exits with status 2 and a message saying what is accepted.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lwdash.data import Dataset
+    from lwdash.jobs.spec import JobSpec
+    from lwdash.models.base import LoadedModel
+    from lwdash.store.sqlite import SqliteStore
+
+__all__ = ["UsageError", "build_specs", "main", "parse_assignments"]
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(ValueError):
+    """Bad command-line input; printed as ``error: <message>`` with exit status 2."""
+
+
+# ---------------------------------------------------------------------- config from --set / --sweep
+
+
+def parse_assignments(items: Sequence[str], *, sweep: bool) -> dict[str, Any]:
+    """Parse ``k=v`` (``--set``) or ``k=v1,v2`` (``--sweep``) items into a dict (values stay strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or value.strip() == "":
+            flag = "--sweep" if sweep else "--set"
+            form = "name=v1,v2,..." if sweep else "name=value"
+            raise UsageError(f"{flag} {item!r}: expected {form}")
+        if key in out:
+            raise UsageError(f"knob {key!r} is given twice")
+        out[key] = [v.strip() for v in value.split(",") if v.strip()] if sweep else value.strip()
+    return out
+
+
+def build_specs(
+    technique: str,
+    sets: Sequence[str],
+    sweeps: Sequence[str],
+    *,
+    model_id: str,
+    data_ref: str,
+    seed: int,
+    threads: int,
+    label: str = "",
+) -> list[JobSpec]:
+    """One :class:`JobSpec` per point of the ``--sweep`` grid (one without sweeps), configs validated.
+
+    Raises:
+        UsageError: unknown technique or knob, or a value the config rejects.
+    """
+    from lwdash.jobs.spec import JobSpec
+    from lwdash.techniques import build_config, config_to_dict, get_technique
+
+    if threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {threads}")
+    try:
+        tech = get_technique(technique)
+    except KeyError as e:
+        raise UsageError(str(e.args[0])) from None
+    names = [f.name for f in dataclasses.fields(tech.config_type)]
+    fixed = parse_assignments(sets, sweep=False)
+    grid = parse_assignments(sweeps, sweep=True)
+    for key in [*fixed, *grid]:
+        if key not in names:
+            raise UsageError(f"{technique} has no knob {key!r}; its knobs: {', '.join(names) or '(none)'}")
+    both = set(fixed) & set(grid)
+    if both:
+        raise UsageError(f"knob(s) {sorted(both)} given with both --set and --sweep")
+    keys = list(grid)
+    specs: list[JobSpec] = []
+    for combo in itertools.product(*(grid[k] for k in keys)) if keys else [()]:
+        values = {**fixed, **dict(zip(keys, combo, strict=True))}
+        try:
+            cfg = build_config(tech.config_type, values)
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"bad config for {technique}: {e}") from None
+        as_dict = config_to_dict(technique, cfg)
+        spec_label = label
+        if not spec_label and (fixed or grid):  # name each point by the knobs the user gave
+            given = " ".join(f"{k}={_fmt_knob(as_dict['data'][k])}" for k in [*fixed, *keys])
+            spec_label = f"{technique} {given}"
+        specs.append(
+            JobSpec(
+                model_id=model_id,
+                data_ref=data_ref,
+                technique=as_dict,
+                seed=seed,
+                threads=threads,
+                label=spec_label,
+            )
+        )
+    return specs
+
+
+def _fmt_knob(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, list):
+        return ",".join(map(_fmt_knob, v))
+    return str(v)
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def _cmd_techniques(args: argparse.Namespace) -> int:
+    from lwdash.techniques import form_spec, list_techniques
+
+    rows: list[dict[str, Any]] = []
+    for tech in list_techniques():
+        knobs: list[dict[str, Any]] = []
+        for fs in form_spec(tech.config_type):
+            bounds = {k: getattr(fs, k) for k in ("ge", "gt", "le", "lt") if getattr(fs, k) is not None}
+            knobs.append({
+                "name": fs.name,
+                "type": fs.widget if not fs.options else "choice",
+                "default": fs.default.value if hasattr(fs.default, "value") else fs.default,
+                "bounds": bounds,
+                "options": list(fs.options),
+                "sweepable": fs.sweepable,
+                "help": fs.help,
+            })
+        rows.append({"key": tech.key, "family": tech.family, "title": tech.title,
+                     "description": tech.description, "knobs": knobs})
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for r in rows:
+        print(f"{r['key']}  [{r['family']}]  {r['description']}")
+        for k in r["knobs"]:
+            limits = " ".join(f"{op}{v:g}" if isinstance(v, (int, float)) else f"{op}{v}" for op, v in (
+                (">=", k["bounds"].get("ge")), (">", k["bounds"].get("gt")),
+                ("<=", k["bounds"].get("le")), ("<", k["bounds"].get("lt"))) if v is not None)
+            kind = "one of " + "|".join(map(str, k["options"])) if k["options"] else k["type"]
+            extra = f" {limits}" if limits else ""
+            sweep = " (sweepable)" if k["sweepable"] else ""
+            print(f"    {k['name']}: {kind} = {k['default']!r}{extra}{sweep}  {k['help']}")
+        print()
+    return 0
+
+
+def _cmd_samples(args: argparse.Namespace) -> int:
+    from lwdash.models import list_samples
+
+    samples = list_samples()
+    if args.json:
+        print(json.dumps([{**dataclasses.asdict(s), "path": str(s.path)} for s in samples], indent=2, default=str))
+        return 0
+    _print_table(
+        ["name", "arch", "input", "classes", "params", "test acc", "role", "title"],
+        [[s.name, s.arch, "x".join(map(str, s.input_shape)), s.num_classes, f"{s.params_count:,}",
+          f"{100 * s.test_acc:.2f} %" if s.test_acc is not None else "-", s.role or "-", s.title] for s in samples],
+    )
+    return 0
+
+
+def _load_model_arg(ref: str, arch: str | None) -> tuple[str, LoadedModel]:
+    """``--model``: a sample name (or ``sample/<name>``) or a path to a model file."""
+    from lwdash.models import list_samples, load_model_file, load_sample
+
+    samples = {s.name for s in list_samples()}
+    name = ref.removeprefix("sample/")
+    if name in samples:
+        return f"sample/{name}", load_sample(name)
+    path = Path(ref)
+    if path.is_file():
+        return str(path.resolve()), load_model_file(path, arch=arch)
+    raise UsageError(f"--model {ref!r} is neither a sample ({', '.join(sorted(samples))}) nor an existing file")
+
+
+def _load_data_arg(ref: str) -> Dataset:
+    from lwdash.data import load_digits, load_npz
+
+    if ref == "digits":
+        return load_digits()
+    path = Path(ref)
+    if path.is_file():
+        return load_npz(path)
+    raise UsageError(f"--data {ref!r}: use 'digits' or a path to an .npz file with x and y arrays")
+
+
+def _sweep_dirname(spec: JobSpec, grid_keys: Sequence[str]) -> str:
+    data = spec.technique["data"]
+    parts = []
+    for k in grid_keys:
+        v = data[k]
+        parts.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
+    safe = "_".join(parts)
+    return "".join(ch if ch.isalnum() or ch in "=._-" else "-" for ch in safe)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lwdash.jobs.runner import execute
+
+    # The config is checked first: a typo in --set fails at once, before any model is loaded.
+    specs = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
+                        seed=args.seed, threads=args.threads, label=args.label)
+    model_id, model = _load_model_arg(args.model, args.arch)
+    data = _load_data_arg(args.data)
+    specs = [dataclasses.replace(s, model_id=model_id) for s in specs]
+    out_root = Path(args.out)
+    grid_keys = list(parse_assignments(args.sweep, sweep=True))
+    for i, spec in enumerate(specs, 1):
+        out_dir = out_root / _sweep_dirname(spec, grid_keys) if grid_keys else out_root
+
+        def progress(fraction: float, message: str, _i: int = i) -> None:
+            if not args.quiet:
+                print(f"\r[{_i}/{len(specs)}] {100 * fraction:5.1f} % {message[:70]:<70}", end="", file=sys.stderr,
+                      flush=True)
+
+        output = execute(spec, model, data, out_dir, progress)
+        if not args.quiet:
+            print(file=sys.stderr)
+        print(f"{spec.label or _label(spec)} -> {out_dir}")
+        _print_comparison(output.baseline.to_dict(), output.compressed.to_dict())
+        for note in output.notes:
+            print(f"  note: {note}")
+        print()
+    return 0
+
+
+def _label(spec: JobSpec) -> str:
+    from lwdash.jobs.runner import job_label
+
+    return job_label(spec.technique)
+
+
+def _print_comparison(b: dict[str, Any], c: dict[str, Any]) -> None:
+    def pct(v: float) -> str:
+        return f"{100 * v:.2f} %"
+
+    def size(v: float) -> str:
+        return f"{v / 1024:.1f} KiB"
+
+    def ms(v: float) -> str:
+        return f"{v:.3f} ms"
+
+    def ratio(x: float, y: float) -> str:
+        return f"{y / x:.3f}x" if x else "-"
+
+    def speed(x: float, y: float) -> str:
+        if x <= 0 or y <= 0:
+            return "-"
+        s = x / y
+        if round(s, 2) == 1.0:
+            return "1.00x (no change)"
+        return f"{s:.2f}x faster" if s > 1 else f"{1 / s:.2f}x slower"
+
+    rows = [
+        ["top-1 (ORT)", pct(b["top1_acc"]), pct(c["top1_acc"]), f"{100 * (c['top1_acc'] - b['top1_acc']):+.2f} pts"],
+        ["agreement", pct(b["agreement"]), pct(c["agreement"]), ""],
+        ["model.onnx", size(b["onnx_bytes"]), size(c["onnx_bytes"]), ratio(b["onnx_bytes"], c["onnx_bytes"])],
+        ["zlib(onnx)", size(b["compressed_bytes"]), size(c["compressed_bytes"]),
+         ratio(b["compressed_bytes"], c["compressed_bytes"])],
+        ["nonzero params", f"{b['nonzero_params_count']:,}", f"{c['nonzero_params_count']:,}",
+         ratio(b["nonzero_params_count"], c["nonzero_params_count"])],
+        ["MACs", f"{b['macs']:,}", f"{c['macs']:,}", ratio(b["macs"], c["macs"])],
+        ["ORT b1 median", ms(b["ort_b1_median_ms"]), ms(c["ort_b1_median_ms"]),
+         speed(b["ort_b1_median_ms"], c["ort_b1_median_ms"])],
+        ["ORT b32 median", ms(b["ort_b32_median_ms"]), ms(c["ort_b32_median_ms"]),
+         speed(b["ort_b32_median_ms"], c["ort_b32_median_ms"])],
+    ]
+    _print_table(["metric", "baseline", "compressed", "vs baseline"], rows)
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [list(map(str, header))] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for j, r in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _store(args: argparse.Namespace) -> SqliteStore:
+    from lwdash.config import get_settings
+    from lwdash.store import SqliteStore
+
+    return SqliteStore(get_settings(args.data_dir).data_dir)
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from lwdash.models import list_samples
+
+    specs = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
+                        seed=args.seed, threads=args.threads, label=args.label)  # config errors first
+    store = _store(args)
+    name = args.model.removeprefix("sample/")
+    if name in {s.name for s in list_samples()}:
+        model_id = f"sample/{name}"
+        rec_shape = store.get_model(model_id)
+    elif args.model.startswith("upload/"):
+        rec_shape = store.get_model(args.model)
+        model_id = args.model
+    elif Path(args.model).is_file():
+        path = Path(args.model)
+        rec_shape = store.import_model(path.name, path.read_bytes(), arch=args.arch)
+        model_id = rec_shape.id
+        print(f"imported {path} as {model_id}")
+    else:
+        raise UsageError(f"--model {args.model!r} is not a sample, a stored model id (upload/...) or an existing file")
+
+    if args.data == "digits" or args.data.startswith("dataset/"):
+        data_rec = store.get_dataset(args.data)
+    elif Path(args.data).is_file():
+        path = Path(args.data)
+        data_rec = store.import_dataset(path.name, path.read_bytes())
+        print(f"imported {path} as {data_rec.id}")
+    else:
+        raise UsageError(f"--data {args.data!r}: use 'digits', a stored data set id (dataset/...) or an .npz path")
+    if tuple(data_rec.input_shape) != tuple(rec_shape.input_shape):
+        raise UsageError(
+            f"model expects input {tuple(rec_shape.input_shape)}, data has {tuple(data_rec.input_shape)}"
+        )
+    specs = [dataclasses.replace(s, model_id=model_id, data_ref=data_rec.id) for s in specs]
+    _validate_for_model(specs, store.load_model(model_id), tuple(data_rec.input_shape))
+    ids = store.submit_many(specs)
+    for job_id, spec in zip(ids, specs, strict=True):
+        print(f"{job_id}  queued  {spec.label or _label(spec)}")
+    if not store.live_workers():
+        print("no worker is running: start one with `python -m lwdash worker`", file=sys.stderr)
+    return 0
+
+
+def _validate_for_model(specs: Sequence[JobSpec], model: LoadedModel, input_shape: tuple[int, ...]) -> None:
+    """Reject configs the model cannot take before they are queued (``cfg.validate_for``)."""
+    from lwdash.techniques import config_from_dict
+
+    for spec in specs:
+        _, cfg = config_from_dict(spec.technique)
+        try:
+            cfg.validate_for(model.module, input_shape)
+        except ValueError as e:
+            raise UsageError(f"{spec.technique['type']} cannot apply to {spec.model_id}: {e}") from None
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    store = _store(args)
+    jobs = store.list_jobs(limit=args.limit, status=args.status)
+    rows = []
+    for j in jobs:
+        detail = (j.error.splitlines()[0] if j.error else j.message)[:80]
+        rows.append([j.id, j.status.value, f"{100 * j.progress:.0f} %", j.spec.label or _label(j.spec),
+                     j.result_id or "-", detail])
+    _print_table(["id", "status", "progress", "label", "result", "detail"], rows)
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from lwdash.jobs.worker import _configure_logging, run_worker
+
+    _configure_logging()
+    return run_worker(args.data_dir, once=args.once, concurrency=args.concurrency, poll_s=args.poll,
+                      worker_id=args.worker_id)
+
+
+# ---------------------------------------------------------------------- parser
+
+
+def _add_job_arguments(p: argparse.ArgumentParser, *, for_submit: bool) -> None:
+    model_help = ("sample name, stored model id (upload/...) or model file path" if for_submit
+                  else "sample name or model file path (.onnx, .pt2, .pt, .pth, .ts, .safetensors)")
+    p.add_argument("--model", required=True, help=model_help)
+    p.add_argument("--arch", default=None, help="architecture key, needed for state dicts")
+    p.add_argument("--data", default="digits",
+                   help="'digits' (default), an .npz path" + (" or a stored data set id" if for_submit else ""))
+    p.add_argument("--technique", required=True, help="technique key (see `python -m lwdash techniques`)")
+    p.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="set a knob (repeatable)")
+    p.add_argument("--sweep", action="append", default=[], metavar="KNOB=V1,V2,...",
+                   help="one job per value; several --sweep make a grid")
+    p.add_argument("--threads", type=int, default=1, help="threads for measurement (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--label", default="", help="display label (default: technique and changed knobs)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m lwdash`` argument parser."""
+    from lwdash.jobs.worker import add_worker_arguments
+
+    parser = argparse.ArgumentParser(prog="python -m lwdash", description="lwdash: compress models, measure honestly")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("techniques", help="list techniques and their knobs")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_techniques)
+
+    p = sub.add_parser("samples", help="list bundled sample models")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_samples)
+
+    p = sub.add_parser("run", help="compress a model inline and write its artifacts")
+    _add_job_arguments(p, for_submit=False)
+    p.add_argument("--out", required=True, help="output directory (one sub-folder per sweep point)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("submit", help="queue jobs into the store for a worker")
+    _add_job_arguments(p, for_submit=True)
+    p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")
+    p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser("jobs", help="list jobs")
+    p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")
+    p.add_argument("--status", default=None, choices=["queued", "running", "done", "failed", "cancelled"])
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=_cmd_jobs)
+
+    p = sub.add_parser("worker", help="serve the job queue")
+    add_worker_arguments(p)
+    p.set_defaults(func=_cmd_worker)
+    return parser
+
+
+def _bad_input_types() -> tuple[type[BaseException], ...]:
+    # Imported only when something failed, so `python -m lwdash worker` starts without torch.
+    from lwdash.data import DataError
+    from lwdash.models.base import ModelLoadError
+    from lwdash.store.records import NotFoundError
+
+    # ValueError covers configs a model cannot take (validate_for); KeyError an unknown technique.
+    return (UsageError, DataError, ModelLoadError, NotFoundError, ValueError, KeyError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; returns the exit status (2 for bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if not isinstance(e, _bad_input_types()):
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {msg}", file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -1,0 +1,30 @@
+"""Jobs: specs, the runner that executes one, and the worker that claims and supervises them.
+
+Importing this package is cheap (no torch): the runner and the worker load on first use.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
+
+if TYPE_CHECKING:
+    from lwdash.jobs.runner import RunOutput, execute
+    from lwdash.jobs.worker import ensure_worker, run_worker
+
+__all__ = ["JobRecord", "JobSpec", "JobStatus", "RunOutput", "ensure_worker", "execute", "run_worker"]
+
+_LAZY = {
+    "RunOutput": "lwdash.jobs.runner",
+    "execute": "lwdash.jobs.runner",
+    "ensure_worker": "lwdash.jobs.worker",
+    "run_worker": "lwdash.jobs.worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lwdash.jobs' has no attribute {name!r}")

@@ -1,0 +1,124 @@
+"""Typed records returned by the store (frozen dataclasses, never raw rows or dicts)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lwdash.measure.metrics import Metrics
+
+__all__ = ["DatasetRecord", "ModelRecord", "NotFoundError", "ResultRecord", "WorkerRecord"]
+
+
+class NotFoundError(LookupError):
+    """No stored object has the requested id; the message names the id and the kind of object."""
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A model the user can pick: a bundled sample (``sample/<name>``) or an upload (``upload/<sha16>``).
+
+    Attributes:
+        id: stable id; uploads are content-addressed, so the same bytes always get the same id.
+        name: display name (an upload's original file name, a sample's name); never used as a path.
+        kind: ``"sample"`` or ``"upload"``.
+        source_format: how it was read (``sample``, ``onnx``, ``pt2``, ``torchscript``, ``state_dict``, ...).
+        arch: architecture registry key when known.
+        input_shape: per-sample input shape, no batch dim.
+        num_classes: number of output logits.
+        path: the stored file (inside the data dir for uploads).
+        size_bytes: size of that file.
+        created_at: unix time of the import (0 for samples).
+        filename: the uploaded file's original name (display only).
+        title / description / params_count / test_acc / role: sample metadata (empty for uploads).
+    """
+
+    id: str
+    name: str
+    kind: str
+    source_format: str
+    arch: str | None
+    input_shape: tuple[int, ...]
+    num_classes: int
+    path: Path
+    size_bytes: int
+    created_at: float = 0.0
+    filename: str = ""
+    title: str = ""
+    description: str = ""
+    params_count: int | None = None
+    test_acc: float | None = None
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """An evaluation data set: the built-in ``digits`` or an upload (``dataset/<sha16>``).
+
+    Attributes:
+        id: ``"digits"`` or ``"dataset/<sha16>"`` (pass it as a job's ``data_ref``).
+        name: display name (original file name for uploads).
+        kind: ``"builtin"`` or ``"upload"``.
+        path: the stored ``.npz`` (``None`` for the built-in set).
+        samples_count: samples over all splits.
+        input_shape: per-sample input shape.
+        num_classes: number of classes.
+        size_bytes: file size (0 for the built-in set).
+        created_at: unix time of the import (0 for the built-in set).
+    """
+
+    id: str
+    name: str
+    kind: str
+    path: Path | None
+    samples_count: int
+    input_shape: tuple[int, ...]
+    num_classes: int
+    size_bytes: int = 0
+    created_at: float = 0.0
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One finished compression: baseline and compressed metrics, weight summaries, artifacts.
+
+    Attributes:
+        artifact_dir: ``<data_dir>/artifacts/<id>/``, holding ``model.onnx``, ``model.pt2`` (when the
+            PyTorch form could be exported), ``result.json`` and the model card.
+        artifacts: artifact name -> absolute path inside ``artifact_dir``.
+        config: the technique config in its dict form (``{"type", "version", "data"}``).
+    """
+
+    id: str
+    job_id: str | None
+    model_id: str
+    data_ref: str
+    technique: str
+    family: str
+    label: str
+    config: dict[str, Any]
+    baseline: Metrics
+    compressed: Metrics
+    baseline_weights: dict[str, Any]
+    compressed_weights: dict[str, Any]
+    notes: tuple[str, ...]
+    steps: tuple[dict[str, Any], ...]
+    environment: dict[str, Any]
+    artifact_dir: Path
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    created_at: float = 0.0
+    seed: int = 0
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A registered worker process and when it last said it was alive."""
+
+    id: str
+    pid: int
+    host: str
+    started_at: float
+    heartbeat_at: float

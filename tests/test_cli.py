@@ -1,0 +1,92 @@
+"""python -m lwdash: techniques, run (inline, real model and data), bad input exits 2."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lwdash.cli import UsageError, build_specs, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_techniques_command_lists_magnitude_pruning() -> None:
+    proc = subprocess.run([sys.executable, "-m", "lwdash", "techniques", "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["key"]: r for r in json.loads(proc.stdout)}
+    mp = rows["magnitude_pruning"]
+    assert mp["family"] == "pruning"
+    amount = next(k for k in mp["knobs"] if k["name"] == "amount")
+    assert amount["default"] == 0.5 and amount["bounds"] == {"ge": 0.0, "lt": 1.0} and amount["help"]
+
+
+def test_run_writes_artifacts_and_prints_a_comparison(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    rc = main(["run", "--model", "digits_mlp", "--data", "digits", "--technique", "magnitude_pruning",
+               "--set", "amount=0.5", "--out", str(out), "--quiet"])
+    assert rc == 0
+    for name in ("model.onnx", "model.pt2", "result.json", "model_card.md"):
+        assert (out / name).is_file(), name
+    result = json.loads((out / "result.json").read_text())
+    for key in ("baseline", "compressed"):
+        assert result[key]["top1_acc"] > 0.5 and result[key]["onnx_bytes"] > 0
+    assert result["compressed"]["nonzero_params_count"] < result["baseline"]["nonzero_params_count"]
+    printed = capsys.readouterr().out
+    assert "top-1 (ORT)" in printed and "baseline" in printed and "compressed" in printed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "amount=1.5"], "amount must be < 1.0"),
+        (["--set", "amount=lots"], "amount"),
+        (["--set", "amout=0.5"], "has no knob 'amout'"),
+        (["--set", "amount"], "expected name=value"),
+    ],
+)
+def test_bad_set_exits_2_with_the_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    rc = main(["run", "--model", "digits_mlp", "--technique", "magnitude_pruning", *args, "--out", str(tmp_path / "o")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_model_and_technique_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--model", "no_such_model", "--technique", "magnitude_pruning", "--out", str(tmp_path)]) == 2
+    assert "neither a sample" in capsys.readouterr().err
+    assert main(["run", "--model", "digits_mlp", "--technique", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown technique 'nope'" in capsys.readouterr().err
+
+
+def test_sweep_builds_a_grid() -> None:
+    specs = build_specs("magnitude_pruning", ["scope=per_layer"], ["amount=0.3,0.5,0.7"],
+                        model_id="sample/digits_mlp", data_ref="digits", seed=1, threads=1)
+    assert [s.technique["data"]["amount"] for s in specs] == [0.3, 0.5, 0.7]
+    assert all(s.technique["data"]["scope"] == "per_layer" and s.seed == 1 for s in specs)
+    with pytest.raises(UsageError, match="both --set and --sweep"):
+        build_specs("magnitude_pruning", ["amount=0.1"], ["amount=0.2,0.3"], model_id="m", data_ref="digits",
+                    seed=0, threads=1)
+
+
+def test_submit_and_jobs_use_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lwdash.jobs.spec import JobStatus
+    from lwdash.store import SqliteStore
+
+    data_dir = tmp_path / "data"
+    rc = main(["submit", "--data-dir", str(data_dir), "--model", "digits_mlp", "--technique", "magnitude_pruning",
+               "--sweep", "amount=0.3,0.6"])
+    assert rc == 0
+    jobs = SqliteStore(data_dir).list_jobs()
+    assert len(jobs) == 2 and all(j.status is JobStatus.QUEUED for j in jobs)
+    assert sorted(j.spec.technique["data"]["amount"] for j in jobs) == [0.3, 0.6]
+    capsys.readouterr()
+    assert main(["jobs", "--data-dir", str(data_dir)]) == 0
+    listing = capsys.readouterr().out
+    assert all(j.id in listing for j in jobs) and "queued" in listing
