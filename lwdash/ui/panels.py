@@ -1,0 +1,639 @@
+"""Reusable page sections: model gallery and uploads, pickers, the live job panel, result detail.
+
+Each panel reads from the store, renders, and writes only selections and ids to session state.
+Library errors (``ModelLoadError``, ``DataError``, ``ValueError`` from configs) are shown with
+``st.error`` so that bad input never stops the app.
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from torch import nn
+
+from lwdash.data import DataError
+from lwdash.figures import METRICS, histogram_info, layer_names, plot_weight_histogram
+from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
+from lwdash.measure.metrics import Metrics
+from lwdash.models.base import ModelLoadError
+from lwdash.store.records import ModelRecord, NotFoundError
+from lwdash.store.sqlite import MODEL_SUFFIXES, SqliteStore
+from lwdash.techniques import Technique, TechniqueConfig, config_to_dict, list_techniques
+from lwdash.ui import state
+from lwdash.ui.resources import data_dir, get_store, model_names
+
+__all__ = [
+    "JOB_REFRESH_S",
+    "comparison_view",
+    "dataset_upload",
+    "job_panel",
+    "latency_metric_choice",
+    "layer_table",
+    "metrics_comparison",
+    "model_filter",
+    "model_gallery",
+    "model_summary",
+    "model_upload",
+    "pick_data",
+    "pick_model",
+    "pick_result",
+    "pick_technique",
+    "queue_jobs",
+    "result_detail",
+    "results_table",
+    "select_result",
+    "size_metric_choice",
+    "submitted_jobs",
+    "worker_status",
+]
+
+#: Seconds between refreshes of the live job panel (only that fragment reruns).
+JOB_REFRESH_S = 2.0
+_NO_ARCH = "(not a state dict)"
+_WHOLE_MODEL = "(whole model)"
+_STATUS_ICON = {
+    JobStatus.QUEUED: ":material/schedule:",
+    JobStatus.RUNNING: ":material/autorenew:",
+    JobStatus.DONE: ":material/check_circle:",
+    JobStatus.FAILED: ":material/error:",
+    JobStatus.CANCELLED: ":material/cancel:",
+}
+
+
+# ------------------------------------------------------------------------------------------ models
+
+
+def _list_models(store: SqliteStore) -> list[ModelRecord]:
+    try:
+        return store.list_models()
+    except ModelLoadError as e:  # a missing or broken sample manifest must not take uploads down with it
+        st.error(f"The bundled samples could not be listed: {e}")
+        return []
+
+
+def _select_model(model_id: str) -> None:
+    state.put(state.SELECTED_MODEL, model_id)
+
+
+def model_gallery(store: SqliteStore, *, columns: int = 3) -> str | None:
+    """Cards for every sample and upload, each with a select button; returns the selected model id."""
+    models = _list_models(store)
+    selected = state.get(state.SELECTED_MODEL)
+    if selected not in {m.id for m in models}:
+        selected = models[0].id if models else None
+        state.put(state.SELECTED_MODEL, selected)
+    cols = st.columns(columns)
+    for i, m in enumerate(models):
+        with cols[i % columns].container(border=True):
+            role = f" · :violet-badge[{m.role}]" if m.role else ""
+            st.markdown(f"**{m.title or m.name}**{role}")
+            if m.description:
+                st.caption(m.description)
+            facts = [f"input {_shape(m.input_shape)}", f"{m.num_classes} classes", m.source_format]
+            if m.params_count is not None:
+                facts.insert(0, f"{m.params_count:,} params")
+            st.caption(" · ".join(facts))
+            if m.test_acc is not None:
+                st.caption(f"Recorded test accuracy {100 * m.test_acc:.2f} % (training script, PyTorch, digits test split)")
+            is_sel = m.id == selected
+            st.button(
+                "Selected" if is_sel else "Select", key=f"{state.MODELS_PICK}.{m.id}", disabled=is_sel,
+                type="primary" if is_sel else "secondary", on_click=_select_model, args=(m.id,),
+            )
+    return selected
+
+
+def _shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def model_upload(store: SqliteStore) -> None:
+    """Upload an ONNX / .pt2 / TorchScript / state-dict file; errors are shown, never raised."""
+    from lwdash.models import list_architectures
+
+    exts = [s.lstrip(".") for s in MODEL_SUFFIXES]
+    up = st.file_uploader(
+        "Upload a model", type=exts, key=state.MODELS_UPLOAD,
+        help="ONNX (.onnx), torch.export programs (.pt2), TorchScript (.pt/.ts), or a state dict "
+        "(.pt/.pth/.safetensors) of an architecture chosen below. Full pickled modules are refused.",
+    )
+    arch = st.selectbox(
+        "Architecture (state dicts only)", [_NO_ARCH, *list_architectures()], key=state.MODELS_ARCH,
+        help="A state dict holds only weights: name the architecture they belong to.",
+    )
+    if up is None:
+        return
+    arch_key = None if arch == _NO_ARCH else arch
+    outcome_key = (up.file_id, arch_key)
+    outcome = state.get(state.MODELS_UPLOAD_OUTCOME)
+    if outcome is None or outcome[0] != outcome_key:
+        try:
+            rec = store.import_model(up.name, up.getvalue(), arch=arch_key)
+        except ModelLoadError as e:
+            outcome = (outcome_key, "error", str(e))
+        except Exception as e:  # the app must keep working whatever the file holds
+            outcome = (outcome_key, "error", f"{up.name} could not be imported: {type(e).__name__}: {e}")
+        else:
+            outcome = (outcome_key, "ok", rec.id)
+            state.put(state.SELECTED_MODEL, rec.id)
+        state.put(state.MODELS_UPLOAD_OUTCOME, outcome)
+        if outcome[1] == "ok":
+            st.rerun()  # once: the gallery above and the summary below now show the new model
+    if outcome[1] == "error":
+        st.error(f"{up.name} was not imported. {outcome[2]}")
+    else:
+        st.success(f"Imported {up.name} as `{outcome[2]}`.")
+
+
+def dataset_upload(store: SqliteStore) -> None:
+    """Upload an ``.npz`` evaluation set (``x`` and ``y``); errors are shown, never raised."""
+    up = st.file_uploader(
+        "Upload an evaluation set (.npz)", type=["npz"], key=state.MODELS_DATA_UPLOAD,
+        help="An .npz with x (N, ...) numeric inputs and y (N,) integer class ids; split 60/20/20 "
+        "into train / calibration / test.",
+    )
+    if up is None:
+        return
+    outcome = state.get(state.MODELS_DATA_OUTCOME)
+    if outcome is None or outcome[0] != up.file_id:
+        try:
+            rec = store.import_dataset(up.name, up.getvalue())
+        except DataError as e:
+            outcome = (up.file_id, "error", str(e))
+        except Exception as e:
+            outcome = (up.file_id, "error", f"{up.name} could not be imported: {type(e).__name__}: {e}")
+        else:
+            outcome = (up.file_id, "ok", f"{rec.id}: {rec.samples_count} samples, input {_shape(rec.input_shape)}, "
+                       f"{rec.num_classes} classes")
+            state.put(state.SELECTED_DATA, rec.id)
+        state.put(state.MODELS_DATA_OUTCOME, outcome)
+    if outcome[1] == "error":
+        st.error(f"{up.name} was not imported. {outcome[2]}")
+    else:
+        st.success(f"Imported {up.name} as {outcome[2]}.")
+
+
+def layer_table(module: nn.Module) -> pd.DataFrame:
+    """One row per module that holds parameters itself: name, type, parameter count, weight shape."""
+    rows = []
+    for name, sub in module.named_modules():
+        params = list(sub.parameters(recurse=False))
+        if not params:
+            continue
+        weight = getattr(sub, "weight", None)
+        rows.append(
+            {
+                "layer": name or "(root)",
+                "type": type(sub).__name__,
+                "params": int(sum(p.numel() for p in params)),
+                "weight shape": str(tuple(weight.shape)) if weight is not None and hasattr(weight, "shape") else "",
+            }
+        )
+    return pd.DataFrame(rows, columns=["layer", "type", "params", "weight shape"])
+
+
+@st.cache_data(show_spinner="Reading the model...", max_entries=32)
+def _model_layers(path: str, model_id: str) -> pd.DataFrame:
+    del path  # part of the cache key: the same id in another data dir is another model
+    return layer_table(get_store().load_model(model_id).module)
+
+
+def model_summary(store: SqliteStore, model_id: str) -> None:
+    """The selected model's format, input shape, classes, parameter count and layer table."""
+    try:
+        rec = store.get_model(model_id)
+        layers = _model_layers(data_dir(), model_id)
+    except (NotFoundError, ModelLoadError) as e:
+        st.error(f"Model {model_id} cannot be shown: {e}")
+        return
+    st.subheader(rec.title or rec.name)
+    c = st.columns(5)
+    c[0].metric("Format", rec.source_format)
+    c[1].metric("Input shape", _shape(rec.input_shape))
+    c[2].metric("Classes", rec.num_classes)
+    c[3].metric("Parameters", f"{int(layers['params'].sum()):,}")
+    c[4].metric("File size", f"{rec.size_bytes / 1024:,.1f} KiB")
+    if rec.arch:
+        st.caption(f"Architecture: `{rec.arch}` · id `{rec.id}`")
+    st.dataframe(layers, hide_index=True, width="stretch")
+
+
+# ------------------------------------------------------------------------------------------ compress
+
+
+def pick_model(store: SqliteStore, key: str) -> str | None:
+    """A model selectbox that starts at (and updates) the shared model selection."""
+    models = _list_models(store)
+    if not models:
+        st.warning("No models yet: upload one on the Models page.")
+        return None
+    names = model_names(models)
+    ids = list(names)
+    selected = state.get(state.SELECTED_MODEL)
+    if st.session_state.get(key) not in ids:
+        st.session_state[key] = selected if selected in ids else ids[0]
+    choice = st.selectbox("Model", ids, format_func=names.__getitem__, key=key)
+    state.put(state.SELECTED_MODEL, choice)
+    return str(choice)
+
+
+def pick_data(store: SqliteStore, key: str) -> str:
+    """A data-set selectbox: the built-in digits or an uploaded ``.npz``."""
+    sets = store.list_datasets()
+    labels = {d.id: f"{d.name} · {d.samples_count} samples · input {_shape(d.input_shape)}" for d in sets}
+    ids = list(labels)
+    selected = state.get(state.SELECTED_DATA)
+    if st.session_state.get(key) not in ids:
+        st.session_state[key] = selected if selected in ids else ids[0]
+    choice = st.selectbox("Evaluation data", ids, format_func=labels.__getitem__, key=key)
+    state.put(state.SELECTED_DATA, choice)
+    return str(choice)
+
+
+def pick_technique(key: str) -> Technique:
+    """A technique selectbox (grouped by family) with the chosen technique's description."""
+    techniques = list_techniques()
+    by_key = {t.key: t for t in techniques}
+    keys = sorted(by_key, key=lambda k: (by_key[k].family, k))
+    choice = st.selectbox(
+        "Technique", keys, key=key, format_func=lambda k: f"{by_key[k].family} · {by_key[k].title}",
+    )
+    tech = by_key[choice]
+    st.caption(tech.description or tech.title)
+    return tech
+
+
+def queue_jobs(
+    store: SqliteStore, model_id: str, data_ref: str, technique: Technique, configs: Sequence[TechniqueConfig]
+) -> list[str]:
+    """Check every config against the model and the data, then queue one job per config.
+
+    Nothing is queued when any config is refused: the reasons are shown with ``st.error``.
+
+    Returns:
+        The queued job ids (also kept in session state for the confirmation).
+    """
+    from lwdash.data import check_model_fits
+
+    try:
+        with st.spinner("Checking the configs against the model..."):
+            model = store.load_model(model_id)
+            check_model_fits(model, store.resolve_data(data_ref))
+    except (ModelLoadError, DataError, NotFoundError) as e:
+        st.error(f"Nothing was queued: {e}")
+        return []
+    refused = []
+    for cfg in configs:
+        try:
+            cfg.validate_for(model.module, model.input_shape)
+        except ValueError as e:
+            refused.append(f"{_knobs(cfg)}: {e}")
+    if refused:
+        st.error(f"Nothing was queued: {technique.title} cannot take {len(refused)} of the configs.\n\n- "
+                 + "\n- ".join(refused))
+        return []
+    specs = [JobSpec(model_id=model_id, data_ref=data_ref, technique=config_to_dict(technique.key, c)) for c in configs]
+    ids = store.submit_many(specs)
+    state.put(state.SUBMITTED_JOBS, ids)
+    return ids
+
+
+def _knobs(cfg: TechniqueConfig) -> str:
+    return ", ".join(f"{k}={v}" for k, v in config_to_dict("", cfg)["data"].items())
+
+
+def submitted_jobs() -> None:
+    """Confirm the last submit: the queued job ids and a link to the Jobs page."""
+    ids = state.get(state.SUBMITTED_JOBS) or []
+    if not ids:
+        return
+    st.success(f"Queued {len(ids)} job(s): " + ", ".join(f"`{i[:8]}`" for i in ids))
+    st.page_link("pages/jobs.py", label="Follow them on the Jobs page", icon=":material/arrow_forward:")
+
+
+# ------------------------------------------------------------------------------------------ jobs
+
+
+def worker_status(store: SqliteStore) -> None:
+    """Say whether a worker is serving the queue (jobs wait otherwise)."""
+    from lwdash.config import get_settings
+
+    workers = store.live_workers(get_settings().worker_max_age_s)
+    counts = store.count_jobs()
+    summary = " · ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+    if workers:
+        st.caption(f"{len(workers)} worker(s) running (pid {', '.join(str(w.pid) for w in workers)}). {summary}")
+    else:
+        st.warning(f"No worker is running: queued jobs wait until one starts (`python -m lwdash worker`). {summary}")
+
+
+def _job_label(job: JobRecord) -> str:
+    if job.spec.label:
+        return job.spec.label
+    from lwdash.jobs.runner import job_label
+
+    return job_label(job.spec.technique)
+
+
+def _cancel(job_id: str) -> None:
+    try:
+        get_store().cancel(job_id)
+    except NotFoundError:
+        pass
+
+
+def _retry(job_id: str) -> None:
+    try:
+        get_store().retry(job_id)
+    except (NotFoundError, ValueError):
+        pass  # it changed status meanwhile; the panel shows the new one
+
+
+def _elapsed(job: JobRecord) -> str:
+    if job.started_at is None:
+        return f"queued {_ago(job.created_at)}"
+    end = job.finished_at or time.time()
+    return f"ran {end - job.started_at:.1f} s"
+
+
+def _ago(t: float) -> str:
+    s = max(0.0, time.time() - t)
+    return f"{s:.0f} s ago" if s < 120 else f"{s / 60:.0f} min ago"
+
+
+def _job_row(job: JobRecord) -> None:
+    with st.container(border=True):
+        head, buttons = st.columns([5, 1])
+        head.markdown(
+            f"{_STATUS_ICON[job.status]} **{_job_label(job)}** · {job.status.value} · `{job.spec.model_id}` on "
+            f"`{job.spec.data_ref}` · job `{job.id[:8]}` · {_elapsed(job)}"
+        )
+        if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            head.progress(min(max(job.progress, 0.0), 1.0), text=job.message or job.status.value)
+            buttons.button("Cancel", key=f"{state.JOBS_PREFIX}.cancel.{job.id}", on_click=_cancel, args=(job.id,))
+        elif job.status is JobStatus.FAILED:
+            first = (job.error or "failed").strip().splitlines()[0]
+            head.error(first)
+            with head.expander("Error details"):
+                st.code(job.error or "(no details recorded)", language=None)
+            buttons.button("Retry", key=f"{state.JOBS_PREFIX}.retry.{job.id}", on_click=_retry, args=(job.id,))
+        elif job.status is JobStatus.CANCELLED:
+            head.caption(job.message or "cancelled")
+            buttons.button("Retry", key=f"{state.JOBS_PREFIX}.retry.{job.id}", on_click=_retry, args=(job.id,))
+        elif job.result_id:
+            head.caption(f"Result `{job.result_id[:8]}`: see it on the Compare page.")
+
+
+@st.fragment(run_every=JOB_REFRESH_S)
+def job_panel(limit: int = 50) -> None:
+    """The live job list: status, progress, message, errors, cancel / retry. Reruns alone every 2 s."""
+    store = get_store()
+    jobs = store.list_jobs(limit=limit)
+    if not jobs:
+        st.info("No jobs yet: queue some on the Compress page.")
+        return
+    for job in jobs:
+        _job_row(job)
+
+
+# ------------------------------------------------------------------------------------------ compare
+
+
+def model_filter(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """A multiselect over the models that have results; returns the rows of the chosen ones."""
+    names = dict(zip(frame["model_id"], frame["model_name"], strict=False))
+    chosen = st.multiselect("Models", list(names), default=list(names), format_func=names.__getitem__, key=key)
+    return frame[frame["model_id"].isin(chosen)].reset_index(drop=True)
+
+
+SIZE_METRICS = {
+    "onnx_bytes": "ONNX file (dense)",
+    "compressed_bytes": "ONNX after zlib",
+    "sparse_bytes": "sparse encoding",
+}
+
+
+def size_metric_choice(key: str) -> str:
+    """Which size the size chart shows (dense ONNX bytes, compressed bytes, sparse bytes)."""
+    return str(st.radio("Size measured as", list(SIZE_METRICS), format_func=SIZE_METRICS.__getitem__,
+                        horizontal=True, key=key))
+
+
+def latency_metric_choice(runtime_key: str, batch_key: str) -> str:
+    """Which latency the latency chart shows: runtime (ONNX Runtime / PyTorch) and batch (1 / 32)."""
+    runtimes = {"ort": "ONNX Runtime", "torch": "PyTorch eager"}
+    left, right = st.columns([3, 2])
+    rt = left.radio("Runtime", list(runtimes), format_func=runtimes.__getitem__, horizontal=True, key=runtime_key)
+    batch = right.radio("Batch", [1, 32], index=1, horizontal=True, key=batch_key)
+    return f"{rt}_b{batch}_median_ms"
+
+
+def results_table(frame: pd.DataFrame) -> None:
+    """The results as a sortable table with ratios to each result's own baseline."""
+    cols = {
+        "label": "result", "technique": "technique", "family": "family", "model_name": "model",
+        "top1_acc": "top-1 %", "acc_delta": "Δ top-1 (pts)", "onnx_bytes": "ONNX KiB", "size_ratio": "size ratio",
+        "ort_b32_median_ms": "ORT b32 ms", "ort_b32_speedup": "ORT b32 speed-up", "macs_ratio": "MACs ratio",
+        "notes": "notes", "id": "id",
+    }
+    view = frame[[c for c in cols if c in frame.columns]].copy()
+    for c in ("top1_acc", "acc_delta"):
+        if c in view:
+            view[c] = view[c] * 100.0
+    if "onnx_bytes" in view:
+        view["onnx_bytes"] = view["onnx_bytes"] / 1024.0
+    st.dataframe(
+        view.rename(columns=cols), hide_index=True, width="stretch",
+        column_config={
+            "top-1 %": st.column_config.NumberColumn(format="%.2f"),
+            "Δ top-1 (pts)": st.column_config.NumberColumn(format="%+.2f"),
+            "ONNX KiB": st.column_config.NumberColumn(format="%.1f"),
+            "size ratio": st.column_config.NumberColumn(format="%.3fx"),
+            "ORT b32 ms": st.column_config.NumberColumn(format="%.3f"),
+            "ORT b32 speed-up": st.column_config.NumberColumn(format="%.2fx"),
+            "MACs ratio": st.column_config.NumberColumn(format="%.3fx"),
+        },
+    )
+    st.download_button(
+        "Download these results as CSV", data=frame.to_csv(index=False), file_name="lwdash-results.csv",
+        mime="text/csv", key=state.COMPARE_CSV, icon=":material/table:", on_click="ignore",
+    )
+
+
+def select_result(result_id: str) -> None:
+    """Make ``result_id`` the result shown in detail (chart selections call this)."""
+    state.put(state.SELECTED_RESULT, result_id)
+
+
+def _sync_pick(key: str) -> None:
+    state.put(state.SELECTED_RESULT, st.session_state[key])
+
+
+def pick_result(frame: pd.DataFrame, key: str) -> str | None:
+    """Result selectbox, kept in step with chart selections; returns the selected result id."""
+    if frame.empty:
+        return None
+    ids = list(frame["id"])
+    labels = {r.id: f"{r.label} · {r.model_name} · {r.id[:8]}" for r in frame.itertuples()}
+    selected = state.get(state.SELECTED_RESULT)
+    if selected not in ids:
+        selected = ids[0]
+        state.put(state.SELECTED_RESULT, selected)
+    st.session_state[key] = selected
+    st.selectbox("Result", ids, format_func=labels.__getitem__, key=key, on_change=_sync_pick, args=(key,),
+                 help="Or click a point on either chart.")
+    return str(selected)
+
+
+# Metrics field -> (row label, number format of its shown unit)
+_ROWS: dict[str, tuple[str, str]] = {
+    "top1_acc": ("Top-1 accuracy, ONNX Runtime (%)", ".2f"),
+    "torch_top1_acc": ("Top-1 accuracy, PyTorch (%)", ".2f"),
+    "agreement": ("Agreement with the original (%)", ".2f"),
+    "loss": ("Loss (cross-entropy)", ".4f"),
+    "onnx_bytes": ("ONNX file (KiB)", ",.1f"),
+    "pt2_bytes": ("PyTorch .pt2 file (KiB)", ",.1f"),
+    "compressed_bytes": ("ONNX after zlib (KiB)", ",.1f"),
+    "sparse_bytes": ("Sparse encoding (KiB)", ",.1f"),
+    "params_count": ("Parameters", ",.0f"),
+    "nonzero_params_count": ("Nonzero parameters", ",.0f"),
+    "macs": ("MACs per sample", ",.0f"),
+    "ort_b1_median_ms": ("ONNX Runtime batch 1, median (ms)", ".4g"),
+    "ort_b1_p90_ms": ("ONNX Runtime batch 1, p90 (ms)", ".4g"),
+    "ort_b32_median_ms": ("ONNX Runtime batch 32, median (ms)", ".4g"),
+    "ort_b32_p90_ms": ("ONNX Runtime batch 32, p90 (ms)", ".4g"),
+    "torch_b1_median_ms": ("PyTorch batch 1, median (ms)", ".4g"),
+    "torch_b1_p90_ms": ("PyTorch batch 1, p90 (ms)", ".4g"),
+    "torch_b32_median_ms": ("PyTorch batch 32, median (ms)", ".4g"),
+    "torch_b32_p90_ms": ("PyTorch batch 32, p90 (ms)", ".4g"),
+}
+
+
+def _shown(name: str, v: float) -> float:
+    if name in METRICS and METRICS[name].unit in ("%", "KiB"):
+        return v * METRICS[name].scale
+    return v
+
+
+def metrics_comparison(baseline: Metrics, compressed: Metrics) -> pd.DataFrame:
+    """Baseline vs compressed, one row per measured figure, with the change and the ratio.
+
+    Accuracies change in percentage points (no ratio); everything else also gets
+    ``compressed / baseline`` and, for latencies, the speed-up ``baseline / compressed``.
+    """
+    b, c = baseline.to_dict(), compressed.to_dict()
+    rows = []
+    for name, (label, _) in _ROWS.items():
+        bv, cv = float(b[name]), float(c[name])
+        accuracy = name in METRICS and METRICS[name].accuracy_like
+        ratio = cv / bv if bv else math.nan
+        rows.append(
+            {
+                "metric": label,
+                "baseline": _shown(name, bv),
+                "compressed": _shown(name, cv),
+                "change": (cv - bv) * 100.0 if accuracy else _shown(name, cv) - _shown(name, bv),
+                "ratio": math.nan if accuracy else ratio,
+                "speed-up": (bv / cv if cv else math.nan) if name.endswith("_ms") else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def comparison_view(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`metrics_comparison` as display strings, each row in its own unit's format."""
+    fmts = [fmt for _, fmt in _ROWS.values()]
+
+    def num(v: float, fmt: str, sign: str = "") -> str:
+        return "" if not math.isfinite(v) else format(v, sign + fmt)
+
+    def times(v: float, digits: int) -> str:
+        return "" if not math.isfinite(v) else f"{v:.{digits}f}x"
+
+    return pd.DataFrame(
+        {
+            "metric": table["metric"],
+            "baseline": [num(v, f) for v, f in zip(table["baseline"], fmts, strict=True)],
+            "compressed": [num(v, f) for v, f in zip(table["compressed"], fmts, strict=True)],
+            "change": [num(v, f, "+") for v, f in zip(table["change"], fmts, strict=True)],
+            "ratio": [times(v, 3) for v in table["ratio"]],
+            "speed-up": [times(v, 2) for v in table["speed-up"]],
+        }
+    )
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "model"
+
+
+def _artifact(store: SqliteStore, paths: dict[str, Path], artifact_dir: Path, name: str) -> Path | None:
+    path = Path(paths.get(name) or artifact_dir / name).resolve()
+    if not path.is_relative_to(store.artifacts_dir.resolve()) or not path.is_file():
+        return None
+    return path
+
+
+def _downloads(store: SqliteStore, rec: Any) -> None:
+    names = {"model.onnx": "ONNX model", "model.pt2": "PyTorch program (.pt2)", "model_card.md": "Model card"}
+    cols = st.columns(len(names))
+    for col, (name, title) in zip(cols, names.items(), strict=True):
+        path = _artifact(store, rec.artifacts, rec.artifact_dir, name)
+        if path is None:
+            col.caption(f"{title}: not available for this result")
+            continue
+        col.download_button(
+            f"Download {title}", data=path.read_bytes, file_name=f"{_safe_name(rec.label)}-{name}",
+            key=f"{state.COMPARE_DOWNLOAD}.{name}", icon=":material/download:", on_click="ignore",
+            mime="text/markdown" if name.endswith(".md") else "application/octet-stream",
+        )
+
+
+def result_detail(store: SqliteStore, result_id: str) -> None:
+    """One result: metrics vs baseline, honest flags, weight histograms, downloads."""
+    try:
+        rec = store.get_result(result_id)
+    except NotFoundError:
+        st.warning(f"Result {result_id} no longer exists.")
+        return
+    st.subheader(rec.label)
+    knobs = ", ".join(f"{k}={v}" for k, v in (rec.config.get("data") or {}).items())
+    st.caption(
+        f"{rec.technique} ({rec.family}) · {knobs or 'default config'} · model `{rec.model_id}` · data "
+        f"`{rec.data_ref}` · {rec.compressed.test_samples} test samples · {rec.compressed.threads} thread(s) · "
+        f"seed {rec.seed} · result `{rec.id}`"
+    )
+    for note in rec.notes:
+        st.warning(note, icon=":material/flag:")
+    table = comparison_view(metrics_comparison(rec.baseline, rec.compressed))
+    st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)
+    if rec.steps:
+        with st.expander(f"Pipeline steps ({len(rec.steps)})"):
+            st.dataframe(pd.DataFrame(list(rec.steps)), hide_index=True)
+    _histogram(rec)
+    _downloads(store, rec)
+    with st.expander("Environment the numbers were measured in"):
+        st.json(rec.environment, expanded=False)
+
+
+def _histogram(rec: Any) -> None:
+    layers = layer_names(rec.baseline_weights)
+    if not layers:
+        st.info("No weight summary was recorded for this result.")
+        return
+    left, right = st.columns([3, 1])
+    options = [_WHOLE_MODEL, *layers]
+    if st.session_state.get(state.COMPARE_DETAIL_LAYER) not in options:
+        st.session_state[state.COMPARE_DETAIL_LAYER] = _WHOLE_MODEL  # another result's layer: back to the whole model
+    choice = left.selectbox("Weights of", options, key=state.COMPARE_DETAIL_LAYER)
+    layer = None if choice == _WHOLE_MODEL else choice
+    log_y = right.toggle("Log scale", value=True, key=state.COMPARE_DETAIL_LOG)
+    info = histogram_info(rec.baseline_weights, rec.compressed_weights or None, layer)
+    st.plotly_chart(plot_weight_histogram(info, log_y=log_y), key=state.COMPARE_DETAIL_CHART)
+    if info.note:
+        st.caption(info.note)

@@ -1,0 +1,93 @@
+"""Every session-state key, declared once.
+
+Session state holds only selections and ids; anything that must survive a browser refresh
+lives in the store. Widget keys are namespaced ``"<page>.<field>"``; selections shared between
+pages (``sel.*``) are plain keys, not widget keys, because Streamlit drops a widget's state
+when a page that does not draw it runs.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+__all__ = [
+    "COMPARE_CSV",
+    "COMPARE_DETAIL_CHART",
+    "COMPARE_DETAIL_LAYER",
+    "COMPARE_DETAIL_LOG",
+    "COMPARE_DOWNLOAD",
+    "COMPARE_LAT_BATCH",
+    "COMPARE_LAT_CHART",
+    "COMPARE_LAT_RUNTIME",
+    "COMPARE_MODELS",
+    "COMPARE_PICK",
+    "COMPARE_RATIO",
+    "COMPARE_SIZE_CHART",
+    "COMPARE_SIZE_METRIC",
+    "COMPRESS_DATA",
+    "COMPRESS_MODEL",
+    "COMPRESS_PREFIX",
+    "COMPRESS_TECHNIQUE",
+    "JOBS_PREFIX",
+    "MODELS_ARCH",
+    "MODELS_DATA_OUTCOME",
+    "MODELS_DATA_UPLOAD",
+    "MODELS_PICK",
+    "MODELS_UPLOAD",
+    "MODELS_UPLOAD_OUTCOME",
+    "SELECTED_DATA",
+    "SELECTED_MODEL",
+    "SELECTED_RESULT",
+    "SUBMITTED_JOBS",
+    "get",
+    "put",
+]
+
+# -- selections shared between pages (plain keys) -----------------------------------------
+SELECTED_MODEL = "sel.model_id"  # str: the model the user is working on ("sample/<name>", "upload/<sha>")
+SELECTED_DATA = "sel.data_ref"  # str: "digits" or "dataset/<sha>"
+SELECTED_RESULT = "sel.result_id"  # str: the result shown in detail on Compare
+SUBMITTED_JOBS = "sel.submitted_job_ids"  # list[str]: jobs queued by the last Compress submit
+
+# -- Models page widgets ------------------------------------------------------------------
+MODELS_PICK = "models.pick"  # prefix of the gallery's per-card buttons: "models.pick.<model id>"
+MODELS_UPLOAD = "models.upload"  # file_uploader for a model file
+MODELS_ARCH = "models.arch"  # selectbox: architecture of an uploaded state dict
+MODELS_DATA_UPLOAD = "models.data_upload"  # file_uploader for an .npz evaluation set
+MODELS_UPLOAD_OUTCOME = "models.upload_outcome"  # ((file id, arch), "ok" | "error", model id | message)
+MODELS_DATA_OUTCOME = "models.data_outcome"  # (file id, "ok" | "error", text)
+
+# -- Compress page widgets ----------------------------------------------------------------
+COMPRESS_MODEL = "compress.model"  # selectbox of model ids
+COMPRESS_DATA = "compress.data"  # selectbox of data refs
+COMPRESS_TECHNIQUE = "compress.technique"  # selectbox of technique keys
+COMPRESS_PREFIX = "compress"  # the technique form's fields: "compress.<technique>.<field>", submit: "compress.submit"
+
+# -- Jobs page widgets --------------------------------------------------------------------
+JOBS_PREFIX = "jobs"  # per-job buttons: "jobs.cancel.<job id>", "jobs.retry.<job id>"
+
+# -- Compare page widgets -----------------------------------------------------------------
+COMPARE_MODELS = "compare.models"  # multiselect: model filter
+COMPARE_RATIO = "compare.ratio"  # toggle: ratios to each result's baseline
+COMPARE_SIZE_METRIC = "compare.size_metric"  # radio: onnx_bytes / compressed_bytes / sparse_bytes
+COMPARE_LAT_RUNTIME = "compare.lat_runtime"  # radio: ort / torch
+COMPARE_LAT_BATCH = "compare.lat_batch"  # radio: 1 / 32
+COMPARE_SIZE_CHART = "compare.size_chart"  # plotly chart (selection state)
+COMPARE_LAT_CHART = "compare.lat_chart"  # plotly chart (selection state)
+COMPARE_PICK = "compare.pick"  # selectbox fallback: result id
+COMPARE_DETAIL_LAYER = "compare.detail_layer"  # selectbox: histogram layer
+COMPARE_DETAIL_LOG = "compare.detail_log"  # toggle: log-scale histogram
+COMPARE_DETAIL_CHART = "compare.detail_chart"  # plotly chart: the weight histogram
+COMPARE_DOWNLOAD = "compare.download"  # download buttons: "compare.download.<artifact name>"
+COMPARE_CSV = "compare.csv"  # download button: every shown result as CSV
+
+
+def get(key: str, default: Any = None) -> Any:
+    """Read a session-state value (``default`` when unset)."""
+    return st.session_state.get(key, default)
+
+
+def put(key: str, value: Any) -> None:
+    """Write a session-state value."""
+    st.session_state[key] = value

@@ -1,0 +1,126 @@
+"""Trade-off extractor: points, Pareto flags, baselines, ratio mode and axis titles; the figure is only built."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from lwdash.figures import METRICS, plot_tradeoff, tradeoff_info
+
+BASE = {"baseline_top1_acc": 0.98, "baseline_onnx_bytes": 100_000, "baseline_ort_b32_median_ms": 4.0,
+        "baseline_macs": 1_000_000}
+
+
+def _row(rid: str, technique: str, family: str, acc: float, size: int, ms: float, **extra: object) -> dict[str, object]:
+    return {"id": rid, "model_id": "sample/cnn", "technique": technique, "family": family, "label": f"{technique} {rid}",
+            "top1_acc": acc, "onnx_bytes": size, "ort_b32_median_ms": ms, "macs": 500_000, **BASE, **extra}
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            _row("a", "magnitude_pruning", "pruning", 0.97, 60_000, 4.1, **{"cfg.amount": 0.5}),
+            _row("b", "magnitude_pruning", "pruning", 0.90, 70_000, 4.0, **{"cfg.amount": 0.3}),  # dominated by a
+            _row("c", "dynamic_int8", "quantization", 0.975, 30_000, 2.0),  # front
+            _row("d", "svd", "low_rank", 0.80, 20_000, 1.5),  # front (smallest)
+            _row("e", "fp16", "precision", 0.95, 50_000, 6.0),  # dominated by c
+        ]
+    )
+
+
+def test_size_front_flags_and_baseline(frame: pd.DataFrame) -> None:
+    info = tradeoff_info(frame, "onnx_bytes")
+    flags = {p.result_id: p.on_front for p in info.points}
+    assert flags == {"a": False, "b": False, "c": True, "d": True, "e": False}
+    # a (97 %, 60 kB) is beaten by c (97.5 %, 30 kB); the baseline (98 %, 100 kB) is the most accurate: on the front
+    assert len(info.baselines) == 1
+    base = info.baselines[0]
+    assert base.model_id == "sample/cnn" and base.on_front and base.runs == 5
+    assert base.x == pytest.approx(100_000 / 1024) and base.y == pytest.approx(98.0)
+    # the step line runs from the smallest model to the largest front point
+    assert [round(x * 1024) for x, _ in info.front] == [20_000, 30_000, 100_000]
+    assert info.directions == ("min", "max")
+    assert info.x_title == "ONNX file size (KiB)"
+    assert info.y_title == "Top-1 accuracy, ONNX Runtime, test split (%)"
+    assert info.skipped == 0
+
+
+def test_latency_axis_names_runtime_and_batch(frame: pd.DataFrame) -> None:
+    info = tradeoff_info(frame, "ort_b32_median_ms")
+    assert info.x_title == "ONNX Runtime latency, batch 32 (median, ms)"
+    assert tradeoff_info(frame, "torch_b1_median_ms").x_title == "PyTorch eager latency, batch 1 (median, ms)"
+    flags = {p.result_id: p.on_front for p in info.points}
+    # by latency: d fastest, c next; a (4.1 ms, 97 %) is slower and less accurate than the baseline (4.0 ms, 98 %)
+    assert flags == {"a": False, "b": False, "c": True, "d": True, "e": False}
+
+
+def test_ratio_mode_uses_each_results_own_baseline(frame: pd.DataFrame) -> None:
+    info = tradeoff_info(frame, "onnx_bytes", ratio_to_baseline=True)
+    pts = {p.result_id: p for p in info.points}
+    assert pts["c"].x == pytest.approx(0.3)
+    assert pts["c"].y == pytest.approx(-0.5)  # 97.5 % vs 98 %: -0.5 points
+    assert [(b.x, b.y, b.name) for b in info.baselines] == [(1.0, 0.0, "sample/cnn")]
+    assert info.x_title == "ONNX file size: ratio to baseline (x)"
+    assert info.y_title == "Top-1 accuracy, ONNX Runtime, test split: change vs baseline (points)"
+    assert tradeoff_info(frame, "ort_b1_median_ms", ratio_to_baseline=True).x_title == (
+        "ONNX Runtime latency, batch 1 (median): ratio to baseline (x)"
+    )
+
+
+def test_hover_names_technique_config_and_metrics(frame: pd.DataFrame) -> None:
+    info = tradeoff_info(frame, "onnx_bytes")
+    hover = next(p.hover for p in info.points if p.result_id == "a")
+    assert "magnitude_pruning (pruning)" in hover
+    assert "amount=0.5" in hover
+    assert "0.60x baseline" in hover  # 60 kB of 100 kB
+    assert "-1.00 pts vs baseline" in hover
+
+
+def test_missing_metrics_are_skipped_not_plotted(frame: pd.DataFrame) -> None:
+    frame.loc[frame["id"] == "e", "onnx_bytes"] = math.nan
+    info = tradeoff_info(frame, "onnx_bytes")
+    assert info.skipped == 1
+    assert {p.result_id for p in info.points} == {"a", "b", "c", "d"}
+
+
+def test_baselines_per_model_use_the_median_of_their_runs(frame: pd.DataFrame) -> None:
+    other = _row("z", "fp16", "precision", 0.5, 10_000, 1.0, model_name="tiny mlp")
+    other.update(model_id="upload/x", baseline_top1_acc=0.6, baseline_onnx_bytes=20_480)
+    frame.loc[0, "baseline_onnx_bytes"] = 999_999  # an outlier run does not move the median
+    info = tradeoff_info(pd.concat([frame, pd.DataFrame([other])], ignore_index=True), "onnx_bytes")
+    by_model = {b.model_id: b for b in info.baselines}
+    assert set(by_model) == {"sample/cnn", "upload/x"}
+    assert by_model["sample/cnn"].x == pytest.approx(100_000 / 1024)
+    assert by_model["upload/x"].x == pytest.approx(20.0) and by_model["upload/x"].name == "tiny mlp"
+    # in ratio mode every result is measured against its own baseline: one reference point at (1x, 0 points)
+    ratio = tradeoff_info(pd.concat([frame, pd.DataFrame([other])], ignore_index=True), "onnx_bytes", ratio_to_baseline=True)
+    assert [(b.x, b.y, b.runs) for b in ratio.baselines] == [(1.0, 0.0, 6)]
+
+
+def test_empty_frame_and_unknown_metric() -> None:
+    info = tradeoff_info(pd.DataFrame(columns=["id", "top1_acc", "onnx_bytes"]), "onnx_bytes")
+    assert info.points == () and info.baselines == () and info.front == ()
+    assert len(plot_tradeoff(info).data) == 0
+    with pytest.raises(ValueError, match="unknown metric 'bogus'"):
+        tradeoff_info(pd.DataFrame(), "bogus")
+
+
+def test_every_metric_has_a_titled_axis() -> None:
+    for name, m in METRICS.items():
+        assert m.unit and m.direction in ("max", "min"), name
+
+
+def test_figure_has_one_trace_per_family_plus_front_and_baseline(frame: pd.DataFrame) -> None:
+    info = tradeoff_info(frame, "onnx_bytes")
+    fig = plot_tradeoff(info)
+    assert isinstance(fig, go.Figure)
+    # front traces (quantization c, low_rank d) + dominated traces (pruning a+b, precision e) + step line + baseline
+    assert len(fig.data) == 6
+    legend = [tr.name for tr in fig.data if tr.showlegend is not False]
+    assert sorted(legend) == ["Pareto front", "baseline", "low_rank", "precision", "pruning", "quantization"]
+    ids = [cid for tr in fig.data if tr.customdata is not None for cid in tr.customdata]
+    assert sorted(i for i in ids if i) == ["a", "b", "c", "d", "e"]
+    assert fig.layout.xaxis.title.text == info.x_title

@@ -1,0 +1,192 @@
+"""The real app under AppTest: every page renders; uploads, sweeps, jobs and comparisons work by widget key."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lwdash.jobs.spec import JobSpec, JobStatus
+from lwdash.store import SqliteStore
+
+PAGES = ("pages/models.py", "pages/compress.py", "pages/jobs.py", "pages/compare.py")
+PRUNE = {"type": "magnitude_pruning", "version": 1, "data": {"amount": 0.5}}
+
+
+def _npz(x: np.ndarray, y: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, x=x, y=y)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_an_empty_data_dir(data_dir: Path, page: str, app) -> None:  # type: ignore[no-untyped-def]
+    at = app(page)
+    assert not at.exception
+    assert at.title[0].value == Path(page).stem.capitalize()
+
+
+def test_models_gallery_lists_samples_and_shows_the_selected_summary(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = app()
+    assert not at.exception
+    store = SqliteStore(data_dir)
+    samples = [m for m in store.list_models() if m.kind == "sample"]
+    assert samples, "the bundled samples are missing"
+    for m in samples:  # one select button per card
+        assert at.button(key=f"models.pick.{m.id}")
+    target = samples[-1]
+    at.button(key=f"models.pick.{target.id}").click().run()
+    assert not at.exception
+    assert at.session_state["sel.model_id"] == target.id
+    assert at.subheader[-1].value == (target.title or target.name)
+    layers = at.dataframe[-1].value
+    assert int(layers["params"].sum()) == target.params_count
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Classes"] == str(target.num_classes)
+
+
+def test_models_upload_of_bad_bytes_shows_an_error_and_the_app_keeps_working(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = app()
+    at.file_uploader(key="models.upload").upload("broken.onnx", b"this is not an onnx file").run()
+    assert not at.exception
+    assert len(at.error) == 1 and "broken.onnx" in at.error[0].value
+    assert at.button(key="models.pick.sample/digits_mlp")  # the gallery still renders
+    assert [m for m in SqliteStore(data_dir).list_models() if m.kind == "upload"] == []
+
+
+def test_models_upload_of_a_state_dict_needs_its_architecture(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from lwdash.models import build_architecture
+
+    buf = io.BytesIO()
+    torch.manual_seed(0)
+    torch.save(build_architecture("digits_mlp").state_dict(), buf)
+    at = app()
+    at.file_uploader(key="models.upload").upload("mlp_weights.pt", buf.getvalue()).run()
+    assert not at.exception
+    assert "mlp_weights.pt" in at.error[0].value and "architecture" in at.error[0].value
+    at.selectbox(key="models.arch").set_value("digits_mlp").run()
+    assert not at.exception and not at.error
+    uploads = [m for m in SqliteStore(data_dir).list_models() if m.kind == "upload"]
+    assert [(m.name, m.arch, m.source_format) for m in uploads] == [("mlp_weights.pt", "digits_mlp", "state_dict")]
+    assert at.session_state["sel.model_id"] == uploads[0].id
+    assert at.subheader[-1].value == "mlp_weights.pt"  # the summary follows the new selection at once
+    assert at.button(key=f"models.pick.{uploads[0].id}").disabled  # its card is the selected one
+
+
+def test_models_upload_of_an_evaluation_set(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    at = app()
+    bad = _npz(rng.random((50, 1, 8, 8)), rng.random(50))  # float labels: refused
+    at.file_uploader(key="models.data_upload").upload("bad.npz", bad).run()
+    assert not at.exception and len(at.error) == 1 and "bad.npz" in at.error[0].value
+    good = _npz(rng.random((60, 1, 8, 8)).astype(np.float32), np.arange(60) % 10)
+    at.file_uploader(key="models.data_upload").clear().upload("good.npz", good).run()
+    assert not at.exception and not at.error
+    ids = [d.id for d in SqliteStore(data_dir).list_datasets()]
+    assert len(ids) == 2 and at.session_state["sel.data_ref"] == ids[1]
+
+
+def test_compress_sweep_queues_one_job_per_value(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = app("pages/compress.py")
+    assert not at.exception
+    at.selectbox(key="compress.model").set_value("sample/digits_mlp").run()
+    at.selectbox(key="compress.technique").set_value("magnitude_pruning").run()
+    at.text_input(key="compress.magnitude_pruning.amount").set_value("0.3, 0.5")
+    at.button(key="compress.submit").click().run()
+    assert not at.exception and not at.error
+    jobs = SqliteStore(data_dir).list_jobs()
+    assert len(jobs) == 2
+    assert sorted(j.spec.technique["data"]["amount"] for j in jobs) == [0.3, 0.5]
+    assert {j.spec.model_id for j in jobs} == {"sample/digits_mlp"} and {j.status for j in jobs} == {JobStatus.QUEUED}
+    assert at.session_state["sel.submitted_job_ids"] == [j.id for j in reversed(jobs)]
+    assert "Queued 2 job(s)" in at.success[0].value
+
+
+def test_compress_refuses_data_that_does_not_fit_the_model(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    store = SqliteStore(data_dir)
+    rng = np.random.default_rng(1)
+    ds = store.import_dataset("wide.npz", _npz(rng.random((60, 1, 4, 4)).astype(np.float32), np.arange(60) % 10))
+    at = app("pages/compress.py")
+    at.selectbox(key="compress.model").set_value("sample/digits_mlp").run()
+    at.selectbox(key="compress.data").set_value(ds.id).run()
+    at.selectbox(key="compress.technique").set_value("magnitude_pruning").run()
+    at.button(key="compress.submit").click().run()
+    assert not at.exception
+    assert "Nothing was queued" in at.error[0].value and "(1, 4, 4)" in at.error[0].value
+    assert store.list_jobs() == []
+
+
+def test_compress_refuses_configs_the_model_cannot_take(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = app("pages/compress.py")
+    at.selectbox(key="compress.model").set_value("sample/digits_cnn").run()
+    at.selectbox(key="compress.technique").set_value("weight_only_int8").run()
+    at.toggle(key="compress.weight_only_int8.skip_classifier").set_value(True)
+    at.button(key="compress.submit").click().run()
+    assert not at.exception
+    assert "Nothing was queued" in at.error[0].value and "no Linear layer" in at.error[0].value
+    assert SqliteStore(data_dir).list_jobs() == []
+
+
+def test_jobs_page_shows_status_errors_and_cancels_and_retries(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    store = SqliteStore(data_dir)
+    queued, failing = store.submit_many([JobSpec("sample/digits_mlp", "digits", PRUNE)] * 2)
+    claimed = store.claim("test-worker")
+    assert claimed is not None and claimed.id == queued
+    store.update_progress(queued, 0.4, "applying magnitude_pruning")
+    store.claim("test-worker")
+    store.fail(failing, "ValueError: amount must be < 1.0\n\nTraceback ...")
+
+    at = app("pages/jobs.py")
+    assert not at.exception
+    assert "No worker is running" in at.warning[0].value
+    assert "amount must be < 1.0" in at.error[0].value
+    assert [p.value for p in at.get("progress")] == [40]  # percent
+    at.button(key=f"jobs.retry.{failing}").click().run()
+    assert not at.exception
+    assert store.get_job(failing).status is JobStatus.QUEUED
+    at.button(key=f"jobs.cancel.{failing}").click().run()
+    assert store.get_job(failing).status is JobStatus.CANCELLED
+
+
+def test_compare_lists_results_and_shows_the_selected_one(with_results: Path, app) -> None:  # type: ignore[no-untyped-def]
+    store = SqliteStore(with_results)
+    results = store.list_results()
+    at = app("pages/compare.py")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert sorted(table["id"]) == sorted(r.id for r in results)
+    assert len(at.get("plotly_chart")) >= 2
+
+    pick = results[-1]
+    at.selectbox(key="compare.pick").set_value(pick.id).run()
+    assert not at.exception
+    assert at.session_state["sel.result_id"] == pick.id
+    assert at.subheader[0].value == pick.label
+    detail = at.dataframe[1].value.set_index("metric")
+    top1 = detail.loc["Top-1 accuracy, ONNX Runtime (%)"]
+    assert top1["compressed"] == f"{100 * pick.compressed.top1_acc:.2f}"
+    assert top1["baseline"] == f"{100 * pick.baseline.top1_acc:.2f}"
+    nonzero = detail.loc["Nonzero parameters"]
+    assert nonzero["ratio"] == f"{pick.compressed.nonzero_params_count / pick.baseline.nonzero_params_count:.3f}x"
+    assert any("dense kernels" in w.value for w in at.warning)  # the honest flag for masks
+    assert at.download_button(key="compare.download.model.onnx")
+
+
+def test_compare_toggles_and_histogram_controls(with_results: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = app("pages/compare.py")
+    at.toggle(key="compare.ratio").set_value(True).run()
+    at.radio(key="compare.size_metric").set_value("sparse_bytes").run()
+    at.radio(key="compare.lat_runtime").set_value("torch").run()
+    at.radio(key="compare.lat_batch").set_value(1).run()
+    assert not at.exception
+    layers = at.selectbox(key="compare.detail_layer").options
+    assert len(layers) >= 2
+    at.selectbox(key="compare.detail_layer").select_index(1).run()
+    at.toggle(key="compare.detail_log").set_value(False).run()
+    assert not at.exception
+    assert at.selectbox(key="compare.detail_layer").value == layers[1]
+    at.multiselect(key="compare.models").set_value([]).run()  # every model filtered out: empty, not broken
+    assert not at.exception and len(at.dataframe[0].value) == 0
