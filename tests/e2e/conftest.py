@@ -70,7 +70,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
     port = _free_port()
     env = {**os.environ, "LWDASH_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     env.pop("LWDASH_NO_WORKER", None)
-    log = open(data_dir / "streamlit.log", "wb")  # noqa: SIM115 - closed at teardown
+    log = open(data_dir / "streamlit.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
