@@ -101,24 +101,28 @@ def _fingerprint_data(data: Dataset) -> str:
 
 
 def job_label(technique: dict[str, Any]) -> str:
-    """A short human label of a technique config: its key and the knobs that differ from the defaults.
+    """A short human label of a technique config: its key, its sweepable knobs (the ones a front is
+    drawn along, always shown) and the other knobs that differ from the defaults.
 
-    Example: ``"magnitude_pruning amount=0.7"``.
+    Example: ``"magnitude_pruning amount=0.7"`` (also at the default amount).
     """
     key = str(technique.get("type", "?"))
     data = dict(technique.get("data") or {})
     try:
         from lwdash.techniques import get_technique
 
+        from lwdash.techniques import form_spec
+
         cfg_type = get_technique(key).config_type
         defaults = {f.name: f.default for f in dataclasses.fields(cfg_type)}
+        always = {s.name for s in form_spec(cfg_type) if s.sweepable}
     except Exception:
-        defaults = {}
+        defaults, always = {}, set()
     parts = []
     for k, v in data.items():
         d = defaults.get(k, dataclasses.MISSING)
         d = getattr(d, "value", d)
-        if d is not dataclasses.MISSING and (v == d or (isinstance(d, tuple) and v == list(d))):
+        if k not in always and d is not dataclasses.MISSING and (v == d or (isinstance(d, tuple) and v == list(d))):
             continue
         parts.append(f"{k}={_fmt_value(v)}")
     return " ".join([key, *parts])

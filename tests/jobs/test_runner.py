@@ -91,10 +91,14 @@ def _split(s):  # type: ignore[no-untyped-def]
     return Split(x=s.x[:, :, :4, :4].contiguous(), y=s.y)
 
 
-def test_job_label_shows_changed_knobs() -> None:
-    assert job_label(PRUNE_HALF) == "magnitude_pruning"  # 0.5 is the default
+def test_job_label_shows_sweepable_and_changed_knobs() -> None:
+    # amount is sweepable: shown even at its default, so the points of a sweep are told apart
+    assert job_label(PRUNE_HALF) == "magnitude_pruning amount=0.5"
     assert job_label({"type": "magnitude_pruning", "data": {"amount": 0.7, "scope": "global"}}) == (
         "magnitude_pruning amount=0.7"
+    )
+    assert job_label({"type": "magnitude_pruning", "data": {"amount": 0.7, "scope": "per_layer"}}) == (
+        "magnitude_pruning amount=0.7 scope=per_layer"
     )
 
 

@@ -1,0 +1,131 @@
+"""The whole path in a real browser: pick a sample, queue a job, watch it, find its point, download it.
+
+Drives `streamlit run app.py` (with its own data dir and the local worker it starts) through
+Debian's chromium. Screenshots of every step land in ``test-artifacts/screenshots/spine-*.png``.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from conftest import SCREENSHOTS
+
+from lwdash.data.digits import load_digits
+
+pytestmark = pytest.mark.e2e
+
+JOB_TIMEOUT_MS = 240_000
+
+
+def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """The whole page at desktop width (Streamlit scrolls inside stMain, so grow the viewport to fit)."""
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 5000))})
+    page.wait_for_timeout(800)  # let plotly re-lay out and finish its transition
+    page.screenshot(path=str(SCREENSHOTS / f"spine-{name}.png"))
+    page.set_viewport_size(size)
+
+
+def _wait_idle(page) -> None:  # type: ignore[no-untyped-def]
+    """Until Streamlit has finished the current script run (no 'Running...' status widget)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=60_000)
+
+
+def _choose(page, label: str, option: str, *, exact: bool = True) -> None:  # type: ignore[no-untyped-def]
+    box = page.get_by_role("combobox", name=label)
+    box.click()
+    box.fill(option)  # typing filters the (virtualised) list down to the option
+    page.get_by_role("option", name=option, exact=exact).first.click()
+    _wait_idle(page)
+
+
+def _nav(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
+    page.get_by_role("heading", name=name).wait_for()
+    _wait_idle(page)
+
+
+def _onnx_top1(path: Path) -> float:
+    data = load_digits()
+    x = data.test.x.numpy().astype(np.float32)
+    y = data.test.y.numpy()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    return float((logits.argmax(1) == y).mean())
+
+
+def test_pick_sample_queue_job_see_point_and_download(page, app_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = str(app_server["url"])
+    data_dir = Path(str(app_server["data_dir"]))
+
+    # 1. Models: the gallery is there at start; pick the CNN sample.
+    page.goto(url)
+    select = page.locator(".st-key-models-pick-sample-digits_cnn button")
+    select.wait_for()
+    select.click()
+    page.locator(".st-key-models-pick-sample-digits_cnn button", has_text="Selected").wait_for()
+    _wait_idle(page)
+    _shot(page, "1-models")
+
+    # 2. Compress: the picked model is preselected; magnitude pruning at two ratios queues two jobs.
+    _nav(page, "Compress")
+    page.get_by_role("heading", name="Compress").wait_for()
+    _wait_idle(page)
+    assert "Digits CNN" in page.get_by_role("combobox", name="Model").input_value()
+    _choose(page, "Technique", "pruning · Magnitude pruning (unstructured)")
+    amount = page.get_by_label(re.compile(r"^Amount|^Ratio|^Sparsity", re.I)).first
+    amount.fill("0.5, 0.8")
+    _shot(page, "2-compress-form")
+    page.get_by_role("button", name="Queue jobs").click()
+    page.get_by_text(re.compile(r"Queued 2 job")).wait_for()
+    _shot(page, "3-compress-queued")
+
+    # 3. Jobs: both finish in the background worker, shown live without a page reload.
+    _nav(page, "Jobs")
+    page.get_by_role("heading", name="Jobs").wait_for()
+    with sqlite3.connect(data_dir / "lwdash.sqlite3") as con:
+        assert con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 2
+    page.wait_for_function(
+        "() => (document.body.innerText.match(/\\bdone\\b/gi) || []).length >= 2", timeout=JOB_TIMEOUT_MS
+    )
+    _shot(page, "4-jobs-done")
+    with sqlite3.connect(data_dir / "lwdash.sqlite3") as con:
+        statuses = [r[0] for r in con.execute("SELECT status FROM jobs")]
+    assert statuses == ["done", "done"], statuses
+
+    # 4. Compare: the two points sit on the accuracy-vs-size chart beside the baseline.
+    _nav(page, "Compare")
+    page.get_by_role("heading", name="Compare").wait_for()
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.wait_for()
+    _wait_idle(page)
+    # baseline + 2 results drawn as scatter markers
+    assert chart.locator("path.point").count() >= 3
+    _shot(page, "5-compare")
+
+    # 5. The detail of the 80 % result, its histogram, and the ONNX download.
+    with sqlite3.connect(data_dir / "lwdash.sqlite3") as con:
+        rows = con.execute("SELECT id, label, compressed FROM results").fetchall()
+    assert len(rows) == 2
+    rid, label, compressed_json = next(r for r in rows if "0.8" in r[1])
+    shown_acc = json.loads(compressed_json)["top1_acc"]
+    _choose(page, "Result", label, exact=False)
+    page.get_by_text("Weights of").wait_for()
+    _shot(page, "6-result-detail")
+    assert f"{100 * shown_acc:.2f}" in page.locator('[data-testid="stMain"]').inner_text()
+
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=re.compile("Download ONNX model")).click()
+    onnx_path = tmp_path / "model.onnx"
+    dl.value.save_as(onnx_path)
+    assert onnx_path.stat().st_size > 0
+    assert _onnx_top1(onnx_path) == pytest.approx(shown_acc, abs=1e-9)
+    assert rid  # the row we read is the one we downloaded
+
