@@ -1,4 +1,4 @@
-"""Jobs: the live queue (refreshes itself every 2 s), with cancel and retry."""
+"""Jobs: the live queue and worker status (refreshing themselves every 2 s), with cancel and retry."""
 from __future__ import annotations
 
 import streamlit as st
@@ -7,5 +7,4 @@ from lwdash.ui import panels, resources
 
 resources.ensure_router()
 st.title("Jobs")
-panels.worker_status(resources.get_store())
 panels.job_panel()

@@ -32,6 +32,7 @@ __all__ = [
     "JOB_REFRESH_S",
     "comparison_view",
     "dataset_upload",
+    "headline_metrics",
     "job_panel",
     "latency_metric_choice",
     "layer_table",
@@ -392,8 +393,12 @@ def _job_row(job: JobRecord) -> None:
 
 @st.fragment(run_every=JOB_REFRESH_S)
 def job_panel(limit: int = 50) -> None:
-    """The live job list: status, progress, message, errors, cancel / retry. Reruns alone every 2 s."""
+    """The worker status line and the live job list (progress, messages, errors, cancel / retry).
+
+    Reruns alone every 2 s, so the counts and the cards never disagree.
+    """
     store = get_store()
+    worker_status(store)
     jobs = store.list_jobs(limit=limit)
     if not jobs:
         st.info("No jobs yet: queue some on the Compress page.")
@@ -608,6 +613,7 @@ def result_detail(store: SqliteStore, result_id: str) -> None:
         f"`{rec.data_ref}` · {rec.compressed.test_samples} test samples · {rec.compressed.threads} thread(s) · "
         f"seed {rec.seed} · result `{rec.id}`"
     )
+    headline_metrics(rec.baseline, rec.compressed)
     for note in rec.notes:
         st.warning(note, icon=":material/flag:")
     table = comparison_view(metrics_comparison(rec.baseline, rec.compressed))
@@ -637,3 +643,22 @@ def _histogram(rec: Any) -> None:
     st.plotly_chart(plot_weight_histogram(info, log_y=log_y), key=state.COMPARE_DETAIL_CHART)
     if info.note:
         st.caption(info.note)
+
+
+
+def headline_metrics(baseline: Metrics, compressed: Metrics) -> None:
+    """The three numbers a decision turns on (accuracy, size, ONNX Runtime latency), with their change.
+
+    Deltas are signed so Streamlit colours them right: a smaller file or a shorter latency is green.
+    """
+    acc, size, lat = st.columns(3)
+    acc.metric("Top-1 accuracy (ONNX Runtime)", f"{100 * compressed.top1_acc:.2f} %",
+               f"{100 * (compressed.top1_acc - baseline.top1_acc):+.2f} pp vs {100 * baseline.top1_acc:.2f} %")
+    size_ratio = compressed.onnx_bytes / baseline.onnx_bytes
+    size.metric("ONNX file", f"{compressed.onnx_bytes / 1024:,.1f} KiB",
+                f"{100 * (size_ratio - 1):+.1f} % ({size_ratio:.3f}x of {baseline.onnx_bytes / 1024:,.1f} KiB)",
+                delta_color="inverse")
+    time_ratio = compressed.ort_b32_median_ms / baseline.ort_b32_median_ms
+    lat.metric("Latency, batch 32 (ONNX Runtime, median)", f"{compressed.ort_b32_median_ms:.3f} ms",
+               f"{100 * (time_ratio - 1):+.1f} % ({1 / time_ratio:.2f}x speed-up vs {baseline.ort_b32_median_ms:.3f} ms)",
+               delta_color="inverse")
