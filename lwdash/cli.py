@@ -6,7 +6,13 @@ Commands:
     run          compress a model inline and write model.onnx, model.pt2, result.json, model_card.md
     submit       queue the same job(s) into the store for a worker
     jobs         list the store's jobs
+    report       write results.csv, a self-contained report.html and the charts as PNG
     worker       serve the store's queue (see :mod:`lwdash.jobs.worker`)
+
+Knobs: ``--set knob=value``; ``--sweep knob=v1,v2`` queues one job per value and two ``--sweep``
+make a grid. Pipelines: ``--technique pipeline --step structured_pruning,ratio=0.5,fine_tune_epochs=0
+--step fine_tune,epochs=2 --step int8_static`` (or ``--set steps='<JSON list>'``), and
+``--sweep step1.ratio=0.3,0.5,0.7`` sweeps a step's knob.
 
 Bad input (an unknown technique or knob, a value out of bounds, a model or data set that
 cannot be read or does not fit) exits with status 2 and a message saying what is accepted.
@@ -17,6 +23,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +35,7 @@ if TYPE_CHECKING:
     from lwdash.models.base import LoadedModel
     from lwdash.store.sqlite import SqliteStore
 
-__all__ = ["UsageError", "build_specs", "main", "parse_assignments"]
+__all__ = ["UsageError", "build_specs", "main", "parse_assignments", "parse_step"]
 
 EXIT_BAD_INPUT = 2
 
@@ -56,6 +63,45 @@ def parse_assignments(items: Sequence[str], *, sweep: bool) -> dict[str, Any]:
     return out
 
 
+_STEP_KNOB = re.compile(r"^step(\d+)\.([A-Za-z_]\w*)$")
+
+
+def parse_step(item: str, position: int) -> dict[str, Any]:
+    """Parse one ``--step KEY[,knob=value,...]`` into a flat step dict (values stay strings)."""
+    key, *pairs = [p.strip() for p in item.split(",")]
+    if not key or "=" in key:
+        raise UsageError(f"--step {item!r}: expected TECHNIQUE[,knob=value,...], e.g. structured_pruning,ratio=0.5")
+    step: dict[str, Any] = {"technique": key}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UsageError(f"--step {position} {item!r}: expected knob=value after the technique, got {pair!r}")
+        if name.strip() in step:
+            raise UsageError(f"--step {position} {item!r}: knob {name.strip()!r} is given twice")
+        step[name.strip()] = value.strip()
+    return step
+
+
+def _base_steps(fixed: dict[str, Any], step_items: Sequence[str], cfg_type: type) -> list[dict[str, Any]]:
+    """The pipeline's steps as flat dicts: from --step, else --set steps=JSON, else the default pipeline."""
+    from lwdash.techniques import jsonable
+
+    if step_items:
+        if "steps" in fixed:
+            raise UsageError("give the steps either with --step or with --set steps=JSON, not both")
+        return [parse_step(item, i) for i, item in enumerate(step_items, 1)]
+    if "steps" in fixed:
+        try:
+            steps = json.loads(fixed["steps"])
+        except json.JSONDecodeError as e:
+            raise UsageError(f"--set steps=...: not valid JSON ({e.msg}); expected a list like "
+                             '[{"technique": "structured_pruning", "ratio": 0.5}, {"technique": "int8_static"}]') from None
+        if not isinstance(steps, list):
+            raise UsageError("--set steps=...: expected a JSON list of steps")
+        return steps
+    return list(jsonable(cfg_type().steps))
+
+
 def build_specs(
     technique: str,
     sets: Sequence[str],
@@ -66,8 +112,12 @@ def build_specs(
     seed: int,
     threads: int,
     label: str = "",
+    steps: Sequence[str] = (),
 ) -> list[JobSpec]:
     """One :class:`JobSpec` per point of the ``--sweep`` grid (one without sweeps), configs validated.
+
+    For ``--technique pipeline`` the steps come from ``steps`` (``--step`` items), and a sweep may
+    reach into a step with ``stepN.knob=v1,v2`` (N from 1).
 
     Raises:
         UsageError: unknown technique or knob, or a value the config rejects.
@@ -82,25 +132,47 @@ def build_specs(
     except KeyError as e:
         raise UsageError(str(e.args[0])) from None
     names = [f.name for f in dataclasses.fields(tech.config_type)]
+    is_pipeline = "steps" in names
+    if steps and not is_pipeline:
+        raise UsageError(f"--step is for --technique pipeline; {technique} has no steps (its knobs: {', '.join(names)})")
     fixed = parse_assignments(sets, sweep=False)
     grid = parse_assignments(sweeps, sweep=True)
     for key in [*fixed, *grid]:
+        if is_pipeline and key in grid and _STEP_KNOB.match(key):
+            continue
         if key not in names:
-            raise UsageError(f"{technique} has no knob {key!r}; its knobs: {', '.join(names) or '(none)'}")
+            hint = " (sweep a step's knob with --sweep stepN.knob=v1,v2)" if is_pipeline else ""
+            raise UsageError(f"{technique} has no knob {key!r}; its knobs: {', '.join(names) or '(none)'}{hint}")
     both = set(fixed) & set(grid)
     if both:
         raise UsageError(f"knob(s) {sorted(both)} given with both --set and --sweep")
+    base_steps = _base_steps(fixed, steps, tech.config_type) if is_pipeline else []
     keys = list(grid)
     specs: list[JobSpec] = []
     for combo in itertools.product(*(grid[k] for k in keys)) if keys else [()]:
-        values = {**fixed, **dict(zip(keys, combo, strict=True))}
+        values = {**fixed, **{k: v for k, v in zip(keys, combo, strict=True) if not _STEP_KNOB.match(k)}}
+        if is_pipeline:
+            step_dicts = [dict(s) for s in base_steps]
+            for k, v in zip(keys, combo, strict=True):
+                m = _STEP_KNOB.match(k)
+                if m is None:
+                    continue
+                index = int(m.group(1))
+                if not 1 <= index <= len(step_dicts):
+                    raise UsageError(f"--sweep {k}: the pipeline has steps 1 to {len(step_dicts)}")
+                step_dicts[index - 1][m.group(2)] = v
+            values["steps"] = step_dicts
         try:
             cfg = build_config(tech.config_type, values)
         except (TypeError, ValueError) as e:
             raise UsageError(f"bad config for {technique}: {e}") from None
         as_dict = config_to_dict(technique, cfg)
         spec_label = label
-        if not spec_label and (fixed or grid):  # name each point by the knobs the user gave
+        if not spec_label and is_pipeline:
+            from lwdash.techniques.pipeline import describe_steps
+
+            spec_label = f"{technique} {describe_steps(cfg.steps)}"  # type: ignore[attr-defined]
+        elif not spec_label and (fixed or grid):  # name each point by the knobs the user gave
             given = " ".join(f"{k}={_fmt_knob(as_dict['data'][k])}" for k in [*fixed, *keys])
             spec_label = f"{technique} {given}"
         specs.append(
@@ -128,7 +200,7 @@ def _fmt_knob(v: Any) -> str:
 
 
 def _cmd_techniques(args: argparse.Namespace) -> int:
-    from lwdash.techniques import form_spec, list_techniques
+    from lwdash.techniques import form_spec, jsonable, list_techniques
 
     rows: list[dict[str, Any]] = []
     for tech in list_techniques():
@@ -138,7 +210,7 @@ def _cmd_techniques(args: argparse.Namespace) -> int:
             knobs.append({
                 "name": fs.name,
                 "type": fs.widget if not fs.options else "choice",
-                "default": fs.default.value if hasattr(fs.default, "value") else fs.default,
+                "default": jsonable(fs.default),
                 "bounds": bounds,
                 "options": list(fs.options),
                 "sweepable": fs.sweepable,
@@ -158,7 +230,8 @@ def _cmd_techniques(args: argparse.Namespace) -> int:
             kind = "one of " + "|".join(map(str, k["options"])) if k["options"] else k["type"]
             extra = f" {limits}" if limits else ""
             sweep = " (sweepable)" if k["sweepable"] else ""
-            print(f"    {k['name']}: {kind} = {k['default']!r}{extra}{sweep}  {k['help']}")
+            default = json.dumps(k["default"]) if isinstance(k["default"], list) else repr(k["default"])
+            print(f"    {k['name']}: {kind} = {default}{extra}{sweep}  {k['help']}")
         print()
     return 0
 
@@ -207,7 +280,8 @@ def _sweep_dirname(spec: JobSpec, grid_keys: Sequence[str]) -> str:
     data = spec.technique["data"]
     parts = []
     for k in grid_keys:
-        v = data[k]
+        m = _STEP_KNOB.match(k)
+        v = data["steps"][int(m.group(1)) - 1][m.group(2)] if m and k not in data else data[k]
         parts.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
     safe = "_".join(parts)
     return "".join(ch if ch.isalnum() or ch in "=._-" else "-" for ch in safe)
@@ -218,7 +292,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     # The config is checked first: a typo in --set fails at once, before any model is loaded.
     specs = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
-                        seed=args.seed, threads=args.threads, label=args.label)
+                        seed=args.seed, threads=args.threads, label=args.label, steps=args.step)
     model_id, model = _load_model_arg(args.model, args.arch)
     data = _load_data_arg(args.data)
     specs = [dataclasses.replace(s, model_id=model_id) for s in specs]
@@ -307,7 +381,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     from lwdash.models import list_samples
 
     specs = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
-                        seed=args.seed, threads=args.threads, label=args.label)  # config errors first
+                        seed=args.seed, threads=args.threads, label=args.label, steps=args.step)  # config errors first
     store = _store(args)
     name = args.model.removeprefix("sample/")
     if name in {s.name for s in list_samples()}:
@@ -370,12 +444,35 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from lwdash.report import ReportError, with_model_names, write_report
+
+    store = _store(args)
+    frame = with_model_names(store, store.results_frame())
+    scope = "every stored result"
+    if args.model:
+        unknown = sorted(set(args.model) - set(frame["model_id"]))
+        if unknown:
+            have = ", ".join(sorted(set(frame["model_id"]))) or "none"
+            raise UsageError(f"--model {', '.join(unknown)}: no results for it; models with results: {have}")
+        frame = frame[frame["model_id"].isin(args.model)].reset_index(drop=True)
+        scope = f"results of {', '.join(args.model)}"
+    try:
+        files = write_report(store, Path(args.out), frame, png=not args.no_png, scope=scope)
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{len(frame)} result(s)")
+    for path in (files.csv, files.html, *files.pngs):
+        print(path)
+    return 0
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from lwdash.jobs.worker import _configure_logging, run_worker
+    from lwdash.jobs.worker import _configure_logging, run_worker_from_args
 
     _configure_logging()
-    return run_worker(args.data_dir, once=args.once, concurrency=args.concurrency, poll_s=args.poll,
-                      worker_id=args.worker_id)
+    return run_worker_from_args(args)
 
 
 # ---------------------------------------------------------------------- parser
@@ -391,7 +488,13 @@ def _add_job_arguments(p: argparse.ArgumentParser, *, for_submit: bool) -> None:
     p.add_argument("--technique", required=True, help="technique key (see `python -m lwdash techniques`)")
     p.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="set a knob (repeatable)")
     p.add_argument("--sweep", action="append", default=[], metavar="KNOB=V1,V2,...",
-                   help="one job per value; several --sweep make a grid")
+                   help="one job per value; two --sweep make a grid (e.g. --sweep amount=0.3,0.5,0.7 "
+                        "--sweep scope=global,per_layer); for a pipeline, stepN.KNOB=V1,V2 sweeps a step's knob")
+    p.add_argument("--step", action="append", default=[], metavar="TECHNIQUE[,KNOB=VALUE,...]",
+                   help="a pipeline step, in order (repeatable, with --technique pipeline), e.g. "
+                        "--step structured_pruning,ratio=0.5,fine_tune_epochs=0 --step fine_tune,epochs=2 "
+                        "--step int8_static; or --set steps='[{\"technique\": \"int8_static\"}]'. "
+                        "Quantization steps only last")
     p.add_argument("--threads", type=int, default=1, help="threads for measurement (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--label", default="", help="display label (default: technique and changed knobs)")
@@ -428,6 +531,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", default=None, choices=["queued", "running", "done", "failed", "cancelled"])
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=_cmd_jobs)
+
+    p = sub.add_parser("report", help="write results.csv, report.html and chart PNGs from the store")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")
+    p.add_argument("--model", action="append", default=[], metavar="MODEL_ID",
+                   help="only this model's results (repeatable; default: all)")
+    p.add_argument("--no-png", action="store_true", help="skip the PNG charts (they need kaleido + chromium)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("worker", help="serve the job queue")
     add_worker_arguments(p)

@@ -61,17 +61,62 @@ def pareto_mask(points: npt.ArrayLike, directions: Sequence[str]) -> np.ndarray:
         ValueError: see :func:`to_minimisation`.
     """
     loss = to_minimisation(points, directions)  # (N, K), smaller is better
-    n = loss.shape[0]
-    valid = ~np.isnan(loss).any(axis=1)
-    mask = valid.copy()
-    cand = loss[valid]  # (M, K)
-    for i in np.flatnonzero(valid):
-        p = loss[i]
-        dominated = np.all(cand <= p, axis=1) & np.any(cand < p, axis=1)
-        if dominated.any():
-            mask[i] = False
+    n, k = loss.shape
+    mask = ~np.isnan(loss).any(axis=1)
+    idx = np.flatnonzero(mask)
+    if idx.size < 2:
+        return mask
+    cand = loss[idx]  # (M, K), NaN-free
+    if k == 2:
+        mask[idx] = _front_2d(cand)
+        return mask
+    # K objectives: compare every valid point with every other, in blocks so memory stays
+    # bounded (block x M x K booleans) while all the work is vectorised.
+    block = max(1, _BLOCK_ELEMS // max(1, cand.shape[0]))
+    keep = np.ones(cand.shape[0], dtype=bool)
+    cols = [np.ascontiguousarray(cand[:, j]) for j in range(k)]
+    for start in range(0, cand.shape[0], block):
+        stop = start + block
+        le = np.ones((min(stop, cand.shape[0]) - start, cand.shape[0]), dtype=bool)  # (B, M)
+        lt = np.zeros_like(le)
+        for col in cols:  # one objective at a time: 2-D comparisons, no (B, M, K) temporaries
+            p = col[start:stop, None]  # (B, 1)
+            le &= col[None, :] <= p  # candidate j at least as good as point i here
+            lt |= col[None, :] < p  # strictly better here
+        keep[start:stop] = ~np.any(le & lt, axis=1)
+    mask[idx] = keep
     assert mask.shape == (n,)
     return mask
+
+
+# Elements of one (block, M) comparison matrix in pareto_mask: ~16 M booleans at most.
+_BLOCK_ELEMS = 1 << 24
+
+
+def _front_2d(loss: np.ndarray) -> np.ndarray:
+    """Non-dominated flags of NaN-free ``(M, 2)`` minimisation points in O(M log M).
+
+    Sorted by the first objective (ties by the second), a point is dominated exactly when an
+    earlier point with a strictly smaller first objective has a second objective <= its own, or an
+    earlier point with the same first objective has a strictly smaller second objective.
+    """
+    order = np.lexsort((loss[:, 1], loss[:, 0]))
+    x, y = loss[order, 0], loss[order, 1]
+    m = x.size
+    # Groups of equal x: within a group the smallest y comes first (lexsort).
+    new_group = np.ones(m, dtype=bool)
+    new_group[1:] = x[1:] != x[:-1]
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(m), 0))
+    group_min_y = y[group_start]  # best y of the point's own x group
+    # Best y among all points with strictly smaller x: running min up to the group start.
+    run_min = np.minimum.accumulate(y)
+    prev_best = np.full(m, np.inf)
+    has_prev = group_start > 0
+    prev_best[has_prev] = run_min[group_start[has_prev] - 1]
+    dominated = (prev_best <= y) | (group_min_y < y)
+    out = np.empty(m, dtype=bool)
+    out[order] = ~dominated
+    return out
 
 
 def front_order(points: npt.ArrayLike, directions: Sequence[str]) -> np.ndarray:

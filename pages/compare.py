@@ -1,20 +1,20 @@
-"""Compare: accuracy vs size and accuracy vs latency Pareto fronts, the results table, one result in detail."""
+"""Compare: Pareto fronts (size, latency, 3-D), filters, exports, side by side, one result in detail."""
 from __future__ import annotations
 
 import streamlit as st
 
-from lwdash.ui import charts, panels, resources, state
+from lwdash.ui import charts, inspect, panels, resources, state
 
 resources.ensure_router()
 st.title("Compare")
 store = resources.get_store()
 frame = resources.results_frame()
-if frame.empty:
+if frame.empty and not store.list_jobs(limit=1):
     st.info("No results yet: queue compression jobs on the Compress page; finished ones appear here.")
     st.page_link("pages/compress.py", label="Go to Compress", icon=":material/arrow_forward:")
     st.stop()
 
-frame = panels.model_filter(frame, key=state.COMPARE_MODELS)
+frame, jobs, flt = inspect.compare_filters(store, frame)
 ratio = st.toggle("Show ratios to each result's own baseline", key=state.COMPARE_RATIO)
 
 size_col, latency_col = st.columns(2)
@@ -26,9 +26,15 @@ with latency_col:
     latency_metric = panels.latency_metric_choice(state.COMPARE_LAT_RUNTIME, state.COMPARE_LAT_BATCH)
     charts.tradeoff_chart(frame, latency_metric, ratio_to_baseline=ratio, key=state.COMPARE_LAT_CHART,
                           title="Accuracy vs latency", on_select=panels.select_result)
+inspect.chart_3d(frame, ratio_to_baseline=ratio, latency_metric=latency_metric)
 
 panels.results_table(frame)
+inspect.report_downloads(store, frame, flt, ratio=ratio)
+inspect.jobs_without_points(jobs)
 st.divider()
+inspect.side_by_side(store, frame)
+st.divider()
+st.subheader("Result detail")
 result_id = panels.pick_result(frame, key=state.COMPARE_PICK)
 if result_id:
     panels.result_detail(store, result_id)

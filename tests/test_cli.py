@@ -90,3 +90,63 @@ def test_submit_and_jobs_use_the_store(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["jobs", "--data-dir", str(data_dir)]) == 0
     listing = capsys.readouterr().out
     assert all(j.id in listing for j in jobs) and "queued" in listing
+
+
+def test_pipeline_steps_and_a_sweep_into_a_step_build_a_grid() -> None:
+    specs = build_specs("pipeline", [], ["step1.ratio=0.3,0.7", "step3.per_channel=true,false"],
+                        steps=["structured_pruning,ratio=0.5,fine_tune_epochs=0", "fine_tune,epochs=1", "int8_static"],
+                        model_id="sample/digits_cnn", data_ref="digits", seed=0, threads=1)
+    grid = [(s.technique["data"]["steps"][0]["ratio"], s.technique["data"]["steps"][2]["per_channel"]) for s in specs]
+    assert grid == [(0.3, True), (0.3, False), (0.7, True), (0.7, False)]
+    assert all([st["technique"] for st in s.technique["data"]["steps"]] == ["structured_pruning", "fine_tune",
+                                                                             "int8_static"] for s in specs)
+    assert specs[1].label == "pipeline structured_pruning(ratio=0.3, fine_tune_epochs=0) > fine_tune(epochs=1) > " \
+                             "int8_static(per_channel=False)"
+    as_json = build_specs("pipeline", ['steps=[{"technique": "fine_tune", "epochs": 1}]'], [],
+                          model_id="m", data_ref="digits", seed=0, threads=1)
+    assert as_json[0].technique["data"]["steps"] == [{"technique": "fine_tune", "epochs": 1, "lr": 0.001}]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--technique", "pipeline", "--step", "int8_static", "--step", "fine_tune"],
+         "step 1 (int8_static) is a quantization step and must be the last step"),
+        (["--technique", "pipeline", "--step", "structured_pruning,ratoi=0.3"], "unknown fields for structured_pruning"),
+        (["--technique", "pipeline", "--step", "fine_tune", "--sweep", "step2.epochs=1,2"], "the pipeline has steps 1 to 1"),
+        (["--technique", "magnitude_pruning", "--step", "fine_tune"], "--step is for --technique pipeline"),
+        (["--technique", "low_rank", "--set", "choice=fixed_rank", "--set", "rank=999"],
+         "rank 999 is not below the full rank of any eligible layer"),
+        (["--technique", "int8_dynamic"], "needs Linear layers"),
+        (["--technique", "magnitude_pruning", "--sweep", "amount=0.5,1.2"], "amount must be < 1.0"),
+    ],
+)
+def test_submit_refuses_bad_configs_before_queueing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    from lwdash.store import SqliteStore
+
+    model = "digits_cnn" if "int8_dynamic" not in argv else "conv_only"
+    if model == "conv_only":  # a conv-only model: dynamic int8 (Linear only by default) has nothing to quantize
+        from torch import nn
+
+        from lwdash.measure import export_onnx
+
+        model = str(export_onnx(nn.Sequential(nn.Conv2d(1, 10, 8), nn.Flatten()).eval(), (1, 8, 8),
+                                tmp_path / "conv_only.onnx"))
+    data_dir = tmp_path / "data"
+    rc = main(["submit", "--data-dir", str(data_dir), "--model", model, *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and message in err, err
+    assert SqliteStore(data_dir).list_jobs() == [] if data_dir.exists() else True
+
+
+def test_two_knob_sweep_queues_the_whole_grid(tmp_path: Path) -> None:
+    from lwdash.store import SqliteStore
+
+    data_dir = tmp_path / "data"
+    assert main(["submit", "--data-dir", str(data_dir), "--model", "digits_mlp", "--technique", "magnitude_pruning",
+                 "--sweep", "amount=0.5,0.8", "--sweep", "scope=global,per_layer"]) == 0
+    points = sorted((j.spec.technique["data"]["amount"], j.spec.technique["data"]["scope"])
+                    for j in SqliteStore(data_dir).list_jobs())
+    assert points == [(0.5, "global"), (0.5, "per_layer"), (0.8, "global"), (0.8, "per_layer")]

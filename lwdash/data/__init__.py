@@ -1,11 +1,20 @@
-"""Datasets: the bundled scikit-learn digits set and uploaded ``.npz`` evaluation sets."""
+"""Datasets: the bundled scikit-learn digits set and uploaded evaluation sets (``.npz``, zipped image folders)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DataError", "Dataset", "Split", "check_model_fits", "load_dataset", "load_digits", "load_npz"]
+__all__ = [
+    "DataError",
+    "Dataset",
+    "Split",
+    "check_model_fits",
+    "load_dataset",
+    "load_digits",
+    "load_image_folder",
+    "load_npz",
+]
 
 
 class DataError(ValueError):
@@ -38,4 +47,5 @@ class Dataset:
 # Loaders live in submodules that import the types above (hence after them).
 from lwdash.data.digits import load_digits  # noqa: E402
 from lwdash.data.fit import check_model_fits  # noqa: E402
+from lwdash.data.imagefolder import load_image_folder  # noqa: E402
 from lwdash.data.npz import load_dataset, load_npz  # noqa: E402

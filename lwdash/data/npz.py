@@ -13,18 +13,23 @@ Pickled (object) arrays are never loaded.
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import torch
 
 from lwdash.data import DataError, Dataset, Split
+from lwdash.data._zipsafe import ZipLimits, vet_zip
 
-__all__ = ["MAX_NPZ_ARRAY_BYTES", "MIN_SAMPLES", "load_dataset", "load_npz"]
+__all__ = ["MAX_NPZ_ARRAY_BYTES", "MIN_SAMPLES", "NPZ_ZIP_LIMITS", "dataset_from_arrays", "load_dataset", "load_npz"]
 
 MIN_SAMPLES = 10
 MAX_NPZ_ARRAY_BYTES = 2 * 1024**3  # uncompressed, per array: refuses zip bombs before decompressing
+#: Archive bounds of an .npz: x, y, num_classes and a few extras; 2 GiB in all; deflate at most 500x.
+NPZ_ZIP_LIMITS = ZipLimits(max_members=64, max_total_bytes=2 * 1024**3, max_ratio=500.0)
 _ACCEPTED = (
     "accepted: an .npz file (np.savez(path, x=x, y=y)) with x numeric of shape (N, D), (N, H, W) or (N, C, H, W) "
     "and y integer class ids of shape (N,) in [0, num_classes), at least 10 samples"
@@ -33,12 +38,54 @@ _TEST_FRACTION = 0.2
 _CALIB_FRACTION = 0.2
 
 
-def _member_sizes(path: Path) -> dict[str, int]:
+def _npy_header(fh: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    return tuple(int(d) for d in shape), dtype
+
+
+def _vet_npz(path: Path, shown: str) -> None:
+    """Check the archive and every array header before numpy allocates or decompresses anything.
+
+    numpy allocates an array of the size its header declares before reading the data, so a
+    1 KiB member declaring a (10**12,) array would exhaust memory: each declared size must fit
+    in the bytes the member really holds.
+    """
     try:
         with zipfile.ZipFile(path) as zf:
-            return {info.filename: info.file_size for info in zf.infolist()}
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"{path.name} is not an .npz archive (not a zip file: {exc}); {_ACCEPTED}") from exc
+            infos = vet_zip(zf, shown, NPZ_ZIP_LIMITS, _ACCEPTED)
+            for info in infos:
+                if not info.filename.endswith(".npy"):
+                    continue
+                key = info.filename[: -len(".npy")]
+                if info.file_size > MAX_NPZ_ARRAY_BYTES:
+                    raise DataError(
+                        f"{shown}: array {key!r} is {info.file_size / 1024**3:.1f} GiB uncompressed; the limit is "
+                        f"{MAX_NPZ_ARRAY_BYTES / 1024**3:.0f} GiB per array"
+                    )
+                try:
+                    with zf.open(info) as fh:
+                        shape, dtype = _npy_header(fh)
+                except Exception as exc:  # bad magic, malformed header, corrupt deflate stream
+                    raise DataError(
+                        f"{shown}: array {key!r} has no valid .npy header ({type(exc).__name__}: {exc}); {_ACCEPTED}"
+                    ) from exc
+                if dtype.hasobject:
+                    raise DataError(
+                        f"{shown}: {key!r} is an object (pickled) array, which is never loaded because unpickling can "
+                        f"run code; save plain numeric arrays; {_ACCEPTED}"
+                    )
+                declared = math.prod(shape) * dtype.itemsize
+                if declared > info.file_size:
+                    raise DataError(
+                        f"{shown}: array {key!r} declares shape {shape} of {dtype} ({declared:,} bytes) but holds only "
+                        f"{info.file_size:,} bytes; the file is truncated or forged; {_ACCEPTED}"
+                    )
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataError(f"{shown} is not an .npz archive (not a readable zip file: {exc}); {_ACCEPTED}") from exc
 
 
 def _read_array(npz: np.lib.npyio.NpzFile, key: str, name: str) -> np.ndarray:
@@ -71,7 +118,8 @@ def _validate_x(x: np.ndarray, name: str) -> np.ndarray:
     if not np.isfinite(x32).all():
         bad = int((~np.isfinite(x32)).sum())
         raise DataError(
-            f"{name}: x holds {bad} NaN or infinite values (after conversion to float32); every value must be finite"
+            f"{name}: x holds {bad} NaN or infinite values (after conversion to float32); every value must be finite; "
+            f"{_ACCEPTED}"
         )
     return x32
 
@@ -82,9 +130,11 @@ def _validate_y(y: np.ndarray, n: int, name: str) -> np.ndarray:
     if y.ndim != 1:
         raise DataError(f"{name}: y has shape {y.shape}; y must be one class id per sample, shape (N,); {_ACCEPTED}")
     if y.shape[0] != n:
-        raise DataError(f"{name}: x has {n} samples but y has {y.shape[0]} labels; they must match")
+        raise DataError(f"{name}: x has {n} samples but y has {y.shape[0]} labels; they must match; {_ACCEPTED}")
     if n and int(y.min()) < 0:
-        raise DataError(f"{name}: y holds negative labels (min {int(y.min())}); labels must be class ids in [0, C)")
+        raise DataError(
+            f"{name}: y holds negative labels (min {int(y.min())}); labels must be class ids in [0, C); {_ACCEPTED}"
+        )
     return y.astype(np.int64)
 
 
@@ -99,7 +149,9 @@ def _num_classes(npz: np.lib.npyio.NpzFile, y: np.ndarray, name: str) -> int:
     if declared < 1:
         raise DataError(f"{name}: num_classes must be >= 1, got {declared}")
     if observed > declared:
-        raise DataError(f"{name}: y holds label {observed - 1}, outside [0, {declared}) given by num_classes")
+        raise DataError(
+            f"{name}: y holds label {observed - 1}, outside [0, {declared}) given by num_classes; {_ACCEPTED}"
+        )
     return declared
 
 
@@ -121,13 +173,58 @@ def _split(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndar
     return np.sort(train), np.sort(calib), np.sort(test)
 
 
-def load_npz(path: Path, *, seed: int = 0, name: str | None = None) -> Dataset:
+def dataset_from_arrays(
+    x: np.ndarray, y: np.ndarray, *, name: str, shown: str, seed: int = 0, num_classes: int | None = None
+) -> Dataset:
+    """Validate ``x``/``y`` (as for :func:`load_npz`) and split them 60/20/20 train/calib/test.
+
+    Args:
+        x: inputs ``(N, D)``, ``(N, H, W)`` or ``(N, C, H, W)``, numeric.
+        y: integer class ids ``(N,)``.
+        name: the data set's name.
+        shown: the file name the user knows, for messages.
+        seed: seed of the split shuffle.
+        num_classes: the number of classes when known (e.g. one per folder), else ``max(y) + 1``.
+
+    Raises:
+        DataError: wrong dims or dtypes, NaN/inf, too few samples, labels outside ``[0, C)``.
+    """
+    if x.ndim == 0:
+        raise DataError(f"{shown}: x is a scalar; {_ACCEPTED}")
+    n = int(x.shape[0])
+    y = _validate_y(y, n, shown)
+    if n < MIN_SAMPLES:
+        raise DataError(
+            f"{shown} holds {n} samples; at least {MIN_SAMPLES} are needed for train/calib/test splits; {_ACCEPTED}"
+        )
+    x = _validate_x(x, shown)
+    observed = int(y.max()) + 1
+    if num_classes is not None and observed > num_classes:
+        raise DataError(f"{shown}: y holds label {observed - 1}, outside [0, {num_classes}); {_ACCEPTED}")
+    train, calib, test = _split(x, y, seed)
+
+    def split(ix: np.ndarray) -> Split:
+        return Split(x=torch.from_numpy(np.ascontiguousarray(x[ix])), y=torch.from_numpy(y[ix].copy()))
+
+    return Dataset(
+        name=name,
+        input_shape=tuple(int(d) for d in x.shape[1:]),
+        num_classes=num_classes if num_classes is not None else observed,
+        train=split(train),
+        calib=split(calib),
+        test=split(test),
+    )
+
+
+def load_npz(path: Path, *, seed: int = 0, name: str | None = None, display_name: str | None = None) -> Dataset:
     """Load and validate an uploaded ``.npz`` evaluation set; split it 60/20/20 train/calib/test.
 
     Args:
         path: the ``.npz`` file.
         seed: seed of the split shuffle (same seed, same splits).
         name: data-set name shown to the user; defaults to the file's stem.
+        display_name: the file name the user knows (e.g. an upload's original name), used in
+            messages instead of ``path.name`` (which may be a generated name).
 
     Returns:
         The data set; ``input_shape`` is ``x``'s per-sample shape (a channel dim added to
@@ -135,20 +232,15 @@ def load_npz(path: Path, *, seed: int = 0, name: str | None = None) -> Dataset:
 
     Raises:
         DataError: the file is not an npz, misses ``x`` or ``y``, holds pickled arrays, wrong
-            dims or dtypes, NaN/inf, fewer than 10 samples, or labels outside ``[0, C)``.
+            dims or dtypes, NaN/inf, fewer than 10 samples, labels outside ``[0, C)``, or
+            breaks the archive limits (zip bomb, path traversal, forged array headers).
     """
     path = Path(path)
-    label = name or path.stem
-    shown = path.name
+    shown = display_name or path.name
+    label = name or Path(shown).stem
     if not path.is_file():
         raise DataError(f"no data file at {path}")
-    sizes = _member_sizes(path)
-    for member, size in sizes.items():
-        if size > MAX_NPZ_ARRAY_BYTES:
-            raise DataError(
-                f"{shown}: array {member} is {size / 1024**3:.1f} GiB uncompressed; the limit is "
-                f"{MAX_NPZ_ARRAY_BYTES / 1024**3:.0f} GiB per array"
-            )
+    _vet_npz(path, shown)
     try:
         npz = np.load(path, allow_pickle=False)
     except Exception as exc:
@@ -162,41 +254,37 @@ def load_npz(path: Path, *, seed: int = 0, name: str | None = None) -> Dataset:
             raise DataError(f"{shown} has no {' or '.join(missing)} array (found: {found}); {_ACCEPTED}")
         x_raw = _read_array(npz, "x", shown)
         y_raw = _read_array(npz, "y", shown)
-        if x_raw.ndim == 0:
-            raise DataError(f"{shown}: x is a scalar; {_ACCEPTED}")
-        n = int(x_raw.shape[0])
-        y = _validate_y(y_raw, n, shown)
-        if n < MIN_SAMPLES:
-            raise DataError(f"{shown} holds {n} samples; at least {MIN_SAMPLES} are needed for train/calib/test splits")
-        x = _validate_x(x_raw, shown)
-        num_classes = _num_classes(npz, y, shown)
-
-    train, calib, test = _split(x, y, seed)
-
-    def split(ix: np.ndarray) -> Split:
-        return Split(x=torch.from_numpy(np.ascontiguousarray(x[ix])), y=torch.from_numpy(y[ix].copy()))
-
-    return Dataset(
-        name=label,
-        input_shape=tuple(int(d) for d in x.shape[1:]),
-        num_classes=num_classes,
-        train=split(train),
-        calib=split(calib),
-        test=split(test),
-    )
+        num_classes = None
+        if "num_classes" in npz.files:
+            if x_raw.ndim == 0:
+                raise DataError(f"{shown}: x is a scalar; {_ACCEPTED}")
+            y_checked = _validate_y(y_raw, int(x_raw.shape[0]), shown)
+            num_classes = _num_classes(npz, y_checked, shown) if len(y_checked) else None
+    return dataset_from_arrays(x_raw, y_raw, name=label, shown=shown, seed=seed, num_classes=num_classes)
 
 
-def load_dataset(ref: str | Path) -> Dataset:
-    """Load a data set by reference: ``"digits"`` (bundled) or the path of an ``.npz`` file.
+def load_dataset(ref: str | Path, *, input_shape: tuple[int, ...] | None = None) -> Dataset:
+    """Load a data set by reference: ``"digits"`` (bundled), or the path of an ``.npz`` or zipped image folder.
+
+    Args:
+        ref: ``"digits"`` or a file path.
+        input_shape: for an image folder, the model's input ``(C, H, W)`` the images are resized
+            to (see :func:`lwdash.data.imagefolder.read_image_folder`); ignored otherwise.
 
     Raises:
         DataError: unknown reference or an invalid file (the message says what is accepted).
     """
     from lwdash.data.digits import DIGITS_NAME, load_digits
+    from lwdash.data.imagefolder import load_image_folder
 
     if isinstance(ref, str) and ref.strip().lower() == DIGITS_NAME:
         return load_digits()
     path = Path(ref)
     if path.is_file():
+        if path.suffix.lower() == ".zip":
+            return load_image_folder(path, input_shape=input_shape)
         return load_npz(path)
-    raise DataError(f"unknown data set {str(ref)!r}: give 'digits' (bundled) or the path of an existing .npz file")
+    raise DataError(
+        f"unknown data set {str(ref)!r}: give 'digits' (bundled) or the path of an existing .npz file or zipped "
+        "image folder (.zip)"
+    )

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from lwdash.figures.histogram import (
     HistogramInfo,
+    MultiHistogramInfo,
     histogram_info,
     layer_names,
+    multi_histogram_info,
+    plot_multi_histogram,
     plot_weight_histogram,
     zero_fraction_text,
 )
@@ -12,12 +15,15 @@ from lwdash.figures.tradeoff import (
     METRICS,
     BaselinePoint,
     MetricInfo,
+    Tradeoff3DInfo,
     TradeoffInfo,
     TradeoffPoint,
     axis_title,
     config_text,
     family_colour,
     plot_tradeoff,
+    plot_tradeoff_3d,
+    tradeoff3d_info,
     tradeoff_info,
 )
 
@@ -26,6 +32,8 @@ __all__ = [
     "BaselinePoint",
     "HistogramInfo",
     "MetricInfo",
+    "MultiHistogramInfo",
+    "Tradeoff3DInfo",
     "TradeoffInfo",
     "TradeoffPoint",
     "axis_title",
@@ -33,8 +41,12 @@ __all__ = [
     "family_colour",
     "histogram_info",
     "layer_names",
+    "multi_histogram_info",
+    "plot_multi_histogram",
     "plot_tradeoff",
+    "plot_tradeoff_3d",
     "plot_weight_histogram",
+    "tradeoff3d_info",
     "tradeoff_info",
     "zero_fraction_text",
 ]

@@ -15,7 +15,17 @@ from typing import Any, NamedTuple
 import numpy as np
 import plotly.graph_objects as go
 
-__all__ = ["HistogramInfo", "histogram_info", "layer_names", "plot_weight_histogram", "zero_fraction_text"]
+__all__ = [
+    "HistogramInfo",
+    "MultiHistogramInfo",
+    "OverlaySeries",
+    "histogram_info",
+    "layer_names",
+    "multi_histogram_info",
+    "plot_multi_histogram",
+    "plot_weight_histogram",
+    "zero_fraction_text",
+]
 
 ORIGINAL_COLOUR = "#1f77b4"
 COMPRESSED_COLOUR = "#d62728"
@@ -33,6 +43,8 @@ class HistogramInfo(NamedTuple):
         original_numel / compressed_numel: all weights (zeros included).
         original_unique / compressed_unique: distinct values (a quantized layer has few).
         note: a caveat shown under the chart ("" when none).
+        compressed_levels: the distinct nonzero values of a quantized compressed layer (its grid),
+            ``None`` when the layer is not quantized (or for the whole model).
     """
 
     layer: str | None
@@ -47,6 +59,7 @@ class HistogramInfo(NamedTuple):
     original_unique: int | None
     compressed_unique: int | None
     note: str
+    compressed_levels: tuple[float, ...] | None = None
 
     @property
     def original_zero_fraction(self) -> float:
@@ -143,8 +156,12 @@ def histogram_info(
         c_zeros = _total(compressed_weights, comp_list, "zeros") if compressed_weights else None
         c_numel = _total(compressed_weights, comp_list, "numel") if compressed_weights else None
         o_unique = c_unique = None
+        c_levels = None
         title = f"Whole model: {len(base_list)} weight tensors"
         notes.append("Per-layer histograms pooled onto one grid (each bin's count placed at its centre).")
+        if any("BatchNorm" in str(r.get("note", "")) for r in (compressed_weights or {}).get("per_layer") or []):
+            notes.append("Some convs had their BatchNorm folded into their weights by the compressed graph, which "
+                         "rescales them: compare those layers one by one (their notes say which).")
         if compressed_weights and set(comp_layers) != set(base_layers):
             notes.append(
                 f"The compressed model's layers differ from the original's "
@@ -158,6 +175,7 @@ def histogram_info(
         o_zeros, o_numel, o_unique = int(b.get("zeros", 0)), int(b.get("numel", 0)), _int(b.get("unique_count"))
         title = f"{layer} ({b.get('kind', 'layer')}, shape {tuple(b.get('shape', ()))})"
         c = comp_layers.get(layer)
+        c_levels = None
         if c is None:
             comp, c_zeros, c_numel, c_unique = None, None, None, None
             if compressed_weights:
@@ -170,6 +188,13 @@ def histogram_info(
                 comp = _rebin([c], edges) if edges.size else cc
                 notes.append("The compressed layer's bins differ from the original's; its counts were re-binned.")
             c_zeros, c_numel, c_unique = int(c.get("zeros", 0)), int(c.get("numel", 0)), _int(c.get("unique_count"))
+            if c.get("levels"):
+                c_levels = tuple(float(v) for v in c["levels"])
+            rec: Mapping[str, Any] = next((r for r in (compressed_weights or {}).get("per_layer") or [] if r.get("name") == layer), {})
+            if "BatchNorm" in str(rec.get("note", "")):
+                notes.append("The compressed graph folded this conv's BatchNorm into its weights (scaled per output "
+                             "channel), so the two distributions differ by more than the compression itself; the "
+                             "per-layer weight error is measured against the folded original.")
             if tuple(c.get("shape", ())) != tuple(b.get("shape", ())):
                 notes.append(f"Shape changed: {tuple(b.get('shape', ()))} -> {tuple(c.get('shape', ()))}.")
     if compressed_weights is None:
@@ -187,6 +212,7 @@ def histogram_info(
         original_unique=o_unique,
         compressed_unique=c_unique,
         note=" ".join(notes),
+        compressed_levels=c_levels,
     )
 
 
@@ -205,45 +231,186 @@ def _zeros_text(name: str, zeros: int | None, numel: int | None) -> str:
 
 
 def plot_weight_histogram(info: HistogramInfo, log_y: bool = False) -> go.Figure:
-    """Overlay the original and compressed histograms (semi-transparent bars).
+    """Overlay the original and compressed histograms of nonzero weights, with the zeros beside them.
 
-    Exact zeros are not binned: they are stated in an annotation ("zeros: N (x %)") for each side.
+    Exact zeros are not binned (a pruned model's zeros would be one giant bar flattening the rest):
+    a narrow side panel shows the share of exact zeros of each side as two bars labelled with
+    their percentage. A quantized compressed layer's grid is drawn as thin dotted vertical lines.
     """
+    from plotly.subplots import make_subplots
+
     edges = np.asarray(info.edges, dtype=float)
     centres = (edges[:-1] + edges[1:]) / 2 if edges.size > 1 else np.zeros(0)
     widths = np.diff(edges) if edges.size > 1 else np.zeros(0)
-    fig = go.Figure()
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.85, 0.15], horizontal_spacing=0.07,
+                        subplot_titles=("", "exact zeros"))
     fig.add_trace(
         go.Bar(
             x=centres, y=list(info.original_counts), width=widths, name="original (nonzero)",
-            marker={"color": ORIGINAL_COLOUR}, opacity=0.55,
-        )
+            marker={"color": ORIGINAL_COLOUR}, opacity=0.55, legendgroup="original",
+        ),
+        row=1, col=1,
     )
     if info.compressed_counts is not None:
         fig.add_trace(
             go.Bar(
                 x=centres, y=list(info.compressed_counts), width=widths, name="compressed (nonzero)",
-                marker={"color": COMPRESSED_COLOUR}, opacity=0.55,
-            )
+                marker={"color": COMPRESSED_COLOUR}, opacity=0.55, legendgroup="compressed",
+            ),
+            row=1, col=1,
         )
-    lines = [_zeros_text("original", info.original_zeros, info.original_numel)]
+    counts = [*info.original_counts, *(info.compressed_counts or ())]
+    top = max(counts) if counts else 1
+    if info.compressed_levels:
+        lv = info.compressed_levels
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        bottom = 1 if log_y else 0
+        for v in lv:
+            xs += [v, v, None]
+            ys += [bottom, top, None]
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, mode="lines", name=f"quantization levels ({len(lv)})",
+                line={"color": "#333333", "width": 1, "dash": "dot"}, hoverinfo="skip",
+            ),
+            row=1, col=1,
+        )
+    sides = [("original", info.original_zeros, info.original_numel, ORIGINAL_COLOUR)]
     if info.compressed_counts is not None or info.compressed_zeros is not None:
+        sides.append(("compressed", info.compressed_zeros or 0, info.compressed_numel or 0, COMPRESSED_COLOUR))
+    pct = [100.0 * z / n if n else 0.0 for _, z, n, _ in sides]
+    fig.add_trace(
+        go.Bar(
+            x=[name for name, *_ in sides], y=pct, marker={"color": [c for *_, c in sides]}, opacity=0.8,
+            text=[f"{p:.1f} %" for p in pct], textposition="outside", cliponaxis=False, showlegend=False,
+            hovertext=[f"{name}: {z:,} of {n:,} weights are exactly zero" for name, z, n, _ in sides],
+            hoverinfo="text", name="exact zeros",
+        ),
+        row=1, col=2,
+    )
+    lines = [_zeros_text("original", info.original_zeros, info.original_numel)]
+    if len(sides) > 1:
         lines.append(_zeros_text("compressed", info.compressed_zeros, info.compressed_numel))
     if info.original_unique is not None and info.compressed_unique is not None:
         lines.append(f"distinct values: {info.original_unique:,} -> {info.compressed_unique:,}")
     fig.add_annotation(
-        xref="paper", yref="paper", x=0.99, y=0.98, xanchor="right", yanchor="top", showarrow=False, align="right",
-        text="<br>".join(lines), bgcolor="rgba(255,255,255,0.8)", bordercolor="#999999", borderwidth=1,
+        xref="x domain", yref="y domain", x=0.99, y=0.98, xanchor="right", yanchor="top", showarrow=False,
+        align="right", text="<br>".join(lines), bgcolor="rgba(255,255,255,0.85)", bordercolor="#999999",
+        borderwidth=1, font={"size": 11},
     )
     fig.update_layout(
-        title=info.title,
+        title={"text": info.title, "x": 0.0, "xanchor": "left"},
         barmode="overlay",
         bargap=0,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        height=400,
+        template="plotly_white",
+    )
+    fig.update_xaxes(title_text="weight value", row=1, col=1)
+    fig.update_yaxes(title_text="count of nonzero weights" + (" (log)" if log_y else ""),
+                     type="log" if log_y else "linear", row=1, col=1)
+    fig.update_yaxes(title_text="% of weights", range=[0, 115], row=1, col=2)
+    return fig
+
+
+# ------------------------------------------------------------------------------ several results
+
+
+class OverlaySeries(NamedTuple):
+    """One side of a multi-result overlay: counts of nonzero weights on shared edges, and zeros."""
+
+    label: str
+    counts: tuple[int, ...] | None  # None: this result has no such layer
+    zeros: int | None
+    numel: int | None
+
+
+class MultiHistogramInfo(NamedTuple):
+    """The original and 1+ compressed results' histograms of one layer (or the whole model)."""
+
+    layer: str | None
+    title: str
+    edges: tuple[float, ...]
+    series: tuple[OverlaySeries, ...]  # the original first
+    note: str
+
+
+def multi_histogram_info(
+    baseline_weights: Mapping[str, Any],
+    compressed: Sequence[tuple[str, Mapping[str, Any] | None]],
+    layer: str | None = None,
+) -> MultiHistogramInfo:
+    """Extract an overlay of the original and several compressed results of the same model.
+
+    Args:
+        baseline_weights: the original's weight summary (the shared bin edges come from it).
+        compressed: ``(label, compressed weight summary)`` per result.
+        layer: a layer name of the original, or ``None`` for the whole model.
+
+    Returns:
+        The :class:`MultiHistogramInfo` (series[0] is the original).
+
+    Raises:
+        ValueError: ``layer`` is not in the original's summary.
+    """
+    infos = [histogram_info(baseline_weights, weights, layer) for _, weights in compressed]
+    first = infos[0] if infos else histogram_info(baseline_weights, None, layer)
+    series = [OverlaySeries("original", first.original_counts, first.original_zeros, first.original_numel)]
+    notes = []
+    for (label, _), info in zip(compressed, infos, strict=True):
+        if info.edges != first.edges:  # whole-model grids differ with each result's range: re-pool
+            counts = _rebin_counts(info.edges, info.compressed_counts, np.asarray(first.edges))
+        else:
+            counts = info.compressed_counts
+        series.append(OverlaySeries(label, counts, info.compressed_zeros, info.compressed_numel))
+        if counts is None:
+            notes.append(f"{label}: no such layer in the compressed model.")
+    return MultiHistogramInfo(layer=layer, title=first.title, edges=first.edges, series=tuple(series),
+                              note=" ".join(notes))
+
+
+def _rebin_counts(edges: Sequence[float], counts: Sequence[int] | None, target: np.ndarray) -> tuple[int, ...] | None:
+    if counts is None:
+        return None
+    e = np.asarray(edges, dtype=float)
+    layer = {"hist": {"edges": e.tolist(), "counts": list(counts)}}
+    return tuple(int(v) for v in np.rint(_rebin([layer], target)))
+
+
+_SERIES_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
+
+
+def plot_multi_histogram(info: MultiHistogramInfo, log_y: bool = False) -> go.Figure:
+    """Draw several histograms as step lines (bars of five series would hide each other)."""
+    edges = np.asarray(info.edges, dtype=float)
+    fig = go.Figure()
+    for k, s in enumerate(info.series):
+        if s.counts is None:
+            continue
+        # A step outline: each bin's count held from its left edge to its right edge.
+        xs = np.repeat(edges, 2)[1:-1]
+        ys = np.repeat(np.asarray(s.counts, dtype=float), 2)
+        if log_y:
+            ys = np.where(ys > 0, ys, np.nan)
+        pct = 100.0 * (s.zeros or 0) / s.numel if s.numel else 0.0
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, mode="lines", name=f"{s.label} · zeros {pct:.1f} %",
+                line={"color": _SERIES_COLOURS[k % len(_SERIES_COLOURS)], "width": 2.5 if k == 0 else 1.8,
+                      "dash": "solid" if k == 0 else None},
+            )
+        )
+    fig.update_layout(
+        title={"text": info.title, "x": 0.0, "xanchor": "left"},
         xaxis_title="weight value",
-        yaxis_title="count of nonzero weights" + (" (log scale)" if log_y else ""),
+        yaxis_title="count of nonzero weights" + (" (log)" if log_y else ""),
         yaxis_type="log" if log_y else "linear",
-        margin={"l": 60, "r": 20, "t": 50, "b": 50},
-        height=380,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        height=400,
+        template="plotly_white",
     )
     return fig
 

@@ -20,12 +20,18 @@ __all__ = [
     "METRICS",
     "BaselinePoint",
     "MetricInfo",
+    "Tradeoff3DInfo",
+    "Tradeoff3DPoint",
     "TradeoffInfo",
     "TradeoffPoint",
     "axis_title",
     "config_text",
+    "config_texts",
     "family_colour",
     "plot_tradeoff",
+    "plot_tradeoff_3d",
+    "short_axis_title",
+    "tradeoff3d_info",
     "tradeoff_info",
 ]
 
@@ -82,6 +88,7 @@ _HOVER_METRICS = {
 FAMILY_COLOURS: dict[str, str] = {
     "pruning": "#1f77b4",
     "structured": "#2ca02c",
+    "structured_pruning": "#2ca02c",
     "quantization": "#d62728",
     "precision": "#ff7f0e",
     "distillation": "#9467bd",
@@ -109,6 +116,26 @@ def axis_title(metric: str, ratio_to_baseline: bool) -> str:
     if info.accuracy_like:
         return f"{title}: change vs baseline (points)"
     return f"{title}: ratio to baseline (x)"
+
+
+_SHORT = {
+    "top1_acc": "top-1 ORT", "torch_top1_acc": "top-1 PyTorch", "agreement": "agreement", "loss": "loss",
+    "onnx_bytes": "ONNX size", "pt2_bytes": ".pt2 size", "compressed_bytes": "zlib size", "sparse_bytes": "sparse size",
+    "params_count": "params", "nonzero_params_count": "nonzero params", "macs": "MACs",
+}
+
+
+def short_axis_title(metric: str, ratio_to_baseline: bool) -> str:
+    """A compact axis title for 3-D scenes, where long titles collide: ``ONNX size (KiB)``, ``ORT b32 (ms)``."""
+    info = _metric(metric)
+    if metric.endswith("_ms"):
+        rt, batch, stat = metric.split("_")[:3]
+        name = f"{'ORT' if rt == 'ort' else 'PyTorch'} {batch} {'p90' if stat == 'p90' else 'latency'}"
+    else:
+        name = _SHORT.get(metric, metric)
+    if ratio_to_baseline:
+        return f"Δ {name} (pts)" if info.accuracy_like else f"{name} (x baseline)"
+    return f"{name} ({info.unit.rpartition(', ')[2]})"
 
 
 def _metric(metric: str) -> MetricInfo:
@@ -193,14 +220,62 @@ def _shown(metric: str, value: float, base: float, ratio: bool) -> float:
 
 def config_text(frame: pd.DataFrame, row: int) -> str:
     """A one-line ``knob=value`` summary of row ``row``'s config (the frame's ``cfg.<knob>`` columns)."""
-    parts = []
-    for col in frame.columns:
-        if isinstance(col, str) and col.startswith("cfg."):
-            v = frame[col].iloc[row]
+    return config_texts(frame.iloc[[row]])[0]
+
+
+def config_texts(frame: pd.DataFrame) -> list[str]:
+    """:func:`config_text` of every row at once (one pass per ``cfg.`` column, not per cell)."""
+    cols = [c for c in frame.columns if isinstance(c, str) and c.startswith("cfg.")]
+    parts: list[list[str]] = [[] for _ in range(len(frame))]
+    for col in cols:
+        name = col[4:]
+        for i, v in enumerate(frame[col].tolist()):
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 continue
-            parts.append(f"{col[4:]}={v}")
-    return ", ".join(parts)
+            parts[i].append(f"{name}={v}")
+    return [", ".join(p) for p in parts]
+
+
+def _shown_array(metric: str, values: np.ndarray, base: np.ndarray, ratio: bool) -> np.ndarray:
+    """:func:`_shown` over whole columns."""
+    info = METRICS[metric]
+    values, base = values.astype(float), base.astype(float)
+    if not ratio:
+        return values * info.scale
+    if info.accuracy_like:
+        return (values - base) * 100.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(base != 0, values / base, np.nan)
+
+
+def _hovers(
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    labels: list[str],
+    techniques: list[str],
+    families: list[str],
+    names: list[str],
+) -> list[str]:
+    """Hover text of the given rows: label, technique, model, full config, headline metrics vs baseline."""
+    configs = config_texts(frame.iloc[rows]) if len(rows) else []
+    cols = {m: (_column(frame, m, False).to_numpy(), _column(frame, m, True).to_numpy()) for m in _HOVER_METRICS}
+    out = []
+    for j, i in enumerate(rows):
+        lines = [
+            f"<b>{labels[i] or techniques[i]}</b>",
+            f"technique: {techniques[i]} ({families[i]}) · model: {names[i]}",
+            f"config: {configs[j] or 'defaults'}",
+        ]
+        for m, name in _HOVER_METRICS.items():
+            c, b = float(cols[m][0][i]), float(cols[m][1][i])
+            line = f"{name}: {_fmt(m, c)}"
+            if math.isfinite(b) and METRICS[m].accuracy_like:
+                line += f" ({(c - b) * 100:+.2f} pts vs baseline)"
+            elif math.isfinite(b) and b != 0:
+                line += f" ({c / b:.2f}x baseline)"
+            lines.append(line)
+        out.append("<br>".join(lines))
+    return out
 
 
 def _fmt(metric: str, value: float) -> str:
@@ -244,40 +319,24 @@ def tradeoff_info(
     families = _text(frame, "family", "other")
     names = _text(frame, "model_name") if "model_name" in frame.columns else models
 
-    hover_cols = {m: (_column(frame, m, False), _column(frame, m, True)) for m in _HOVER_METRICS}
-    rows: list[dict[str, Any]] = []
-    skipped = 0
-    for i in range(len(frame)):
-        x = _shown(x_metric, float(xs[i]), float(bxs[i]), ratio_to_baseline)
-        y = _shown(y_metric, float(ys[i]), float(bys[i]), ratio_to_baseline)
-        if not (math.isfinite(x) and math.isfinite(y)):
-            skipped += 1
-            continue
-        hover_lines = [
-            f"<b>{labels[i] or techniques[i]}</b>",
-            f"technique: {techniques[i]} ({families[i]})",
-            f"config: {config_text(frame, i) or 'defaults'}",
-        ]
-        for m, name in _HOVER_METRICS.items():
-            c, b = float(hover_cols[m][0][i]), float(hover_cols[m][1][i])
-            line = f"{name}: {_fmt(m, c)}"
-            if math.isfinite(b) and METRICS[m].accuracy_like:
-                line += f" ({(c - b) * 100:+.2f} pts vs baseline)"
-            elif math.isfinite(b) and b != 0:
-                line += f" ({c / b:.2f}x baseline)"
-            hover_lines.append(line)
-        rows.append(
-            {
-                "result_id": ids[i],
-                "model_id": models[i],
-                "label": labels[i] or techniques[i],
-                "technique": techniques[i],
-                "family": families[i] or "other",
-                "x": x,
-                "y": y,
-                "hover": "<br>".join(hover_lines),
-            }
-        )
+    x_shown = _shown_array(x_metric, xs.to_numpy(), bxs.to_numpy(), ratio_to_baseline)
+    y_shown = _shown_array(y_metric, ys.to_numpy(), bys.to_numpy(), ratio_to_baseline)
+    keep = np.isfinite(x_shown) & np.isfinite(y_shown)
+    skipped = int((~keep).sum())
+    hovers = _hovers(frame, np.flatnonzero(keep), labels, techniques, families, names)
+    rows: list[dict[str, Any]] = [
+        {
+            "result_id": ids[i],
+            "model_id": models[i],
+            "label": labels[i] or techniques[i],
+            "technique": techniques[i],
+            "family": families[i] or "other",
+            "x": float(x_shown[i]),
+            "y": float(y_shown[i]),
+            "hover": hovers[j],
+        }
+        for j, i in enumerate(np.flatnonzero(keep))
+    ]
 
     base_rows = _baselines(frame, x_metric, y_metric, ratio_to_baseline, models, names, bxs, bys)
     all_xy = np.array([[r["x"], r["y"]] for r in rows] + [[b[2], b[3]] for b in base_rows], dtype=float)
@@ -316,10 +375,11 @@ def _baselines(
 ) -> list[tuple[str, str, float, float, int]]:
     """One baseline per model: the median of its baseline runs (latency is noisy run to run)."""
     out: list[tuple[str, str, float, float, int]] = []
+    bx, by = bxs.to_numpy(dtype=float), bys.to_numpy(dtype=float)
+    ok = np.isfinite(bx) & np.isfinite(by)
     seen: dict[str, list[int]] = {}
-    for i, m in enumerate(models):
-        if math.isfinite(float(bxs[i])) and math.isfinite(float(bys[i])):
-            seen.setdefault(m, []).append(i)
+    for i in np.flatnonzero(ok):
+        seen.setdefault(models[i], []).append(int(i))
     if ratio:
         if seen:
             runs = sum(len(v) for v in seen.values())
@@ -332,53 +392,63 @@ def _baselines(
                 out.append(("", f"each result's own ({len(seen)} models)", x0, y0, runs))
         return out
     for model_id, idx in seen.items():
-        bx = float(np.median(bxs.iloc[idx].to_numpy(dtype=float))) * METRICS[x_metric].scale
-        by = float(np.median(bys.iloc[idx].to_numpy(dtype=float))) * METRICS[y_metric].scale
-        out.append((model_id, names[idx[0]] or model_id, bx, by, len(idx)))
+        mx = float(np.median(bx[idx])) * METRICS[x_metric].scale
+        my = float(np.median(by[idx])) * METRICS[y_metric].scale
+        out.append((model_id, names[idx[0]] or model_id, mx, my, len(idx)))
     return out
 
 
-def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None) -> go.Figure:
+def _family_traces(points: Any, make: Any) -> list[Any]:
+    """Two traces per family (front bold, dominated faded) sharing one legend entry."""
+    traces = []
+    for fam in sorted({p.family for p in points}):
+        front = [p for p in points if p.family == fam and p.on_front]
+        dominated = [p for p in points if p.family == fam and not p.on_front]
+        for pts, on_front in ((front, True), (dominated, False)):
+            if pts:
+                traces.append(make(fam, pts, on_front, on_front or not front))
+    return traces
+
+
+def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int = 460) -> go.Figure:
     """Draw a :class:`TradeoffInfo`: front points bold and joined by a step line, dominated ones faded.
 
-    Colour follows the technique family; the baseline is a black star with an annotation. Each
-    result marker carries its result id in ``customdata`` so a chart selection can find it.
+    Colour follows the technique family; dominated points are open circles at reduced opacity, so
+    they stay readable but recede. The baseline is a black star with an annotation. Each result
+    marker carries its result id in ``customdata`` so a chart selection can find it.
     """
     fig = go.Figure()
-    for fam in sorted({p.family for p in info.points}):
+
+    def make(fam: str, pts: list[TradeoffPoint], on_front: bool, legend: bool) -> go.Scatter:
         colour = family_colour(fam)
-        front = [p for p in info.points if p.family == fam and p.on_front]
-        dominated = [p for p in info.points if p.family == fam and not p.on_front]
-        # Two traces per family (front bold, dominated faded) sharing one legend entry.
-        for pts, on_front in ((front, True), (dominated, False)):
-            if not pts:
-                continue
-            fig.add_trace(
-                go.Scatter(
-                    x=[p.x for p in pts],
-                    y=[p.y for p in pts],
-                    mode="markers",
-                    name=fam,
-                    legendgroup=fam,
-                    showlegend=on_front or not front,
-                    customdata=[p.result_id for p in pts],
-                    hovertext=[p.hover + ("<br><i>on the Pareto front</i>" if on_front else "") for p in pts],
-                    hoverinfo="text",
-                    opacity=1.0 if on_front else 0.35,
-                    marker={
-                        "color": colour,
-                        "size": 13 if on_front else 9,
-                        "line": {"width": 2 if on_front else 0, "color": "white"},
-                    },
-                )
-            )
+        return go.Scatter(
+            x=[p.x for p in pts],
+            y=[p.y for p in pts],
+            mode="markers",
+            name=fam,
+            legendgroup=fam,
+            showlegend=legend,
+            customdata=[p.result_id for p in pts],
+            hovertext=[p.hover + ("<br><i>on the Pareto front</i>" if on_front else "<br><i>dominated</i>") for p in pts],
+            hoverinfo="text",
+            opacity=1.0 if on_front else 0.6,
+            marker={
+                "color": colour,
+                "size": 13 if on_front else 10,
+                "symbol": "circle" if on_front else "circle-open",
+                "line": {"width": 1.5 if on_front else 2, "color": "white" if on_front else colour},
+            },
+        )
+
+    for trace in _family_traces(info.points, make):
+        fig.add_trace(trace)
     if len(info.front) >= 2:
         fig.add_trace(
             go.Scatter(
                 x=[f[0] for f in info.front],
                 y=[f[1] for f in info.front],
                 mode="lines",
-                line={"shape": "hv", "color": "#555555", "width": 1.5, "dash": "dot"},
+                line={"shape": "hv", "color": "#444444", "width": 1.5, "dash": "dot"},
                 name="Pareto front",
                 hoverinfo="skip",
             )
@@ -398,16 +468,156 @@ def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None) -> go.Figure:
                 marker={"symbol": "star", "size": 18, "color": BASELINE_COLOUR, "line": {"width": 1, "color": "white"}},
             )
         )
-        for b in info.baselines:
-            fig.add_annotation(x=b.x, y=b.y, text=f"baseline: {b.name}", showarrow=True, arrowhead=2, ax=40, ay=-30)
+        for k, b in enumerate(info.baselines[:6]):  # more labels than that would only collide
+            fig.add_annotation(
+                x=b.x, y=b.y, text=f"baseline: {b.name}", showarrow=True, arrowhead=2, arrowcolor="#666666",
+                ax=-70, ay=28 + 18 * k, font={"size": 11}, bgcolor="rgba(255,255,255,0.85)",
+            )
     fig.update_layout(
-        title=title,
+        title={"text": title, "x": 0.0, "xanchor": "left"} if title else None,
         xaxis_title=info.x_title,
         yaxis_title=info.y_title,
-        legend_title_text="technique family",
+        legend={"title": {"text": "technique family"}, "orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
         hovermode="closest",
         clickmode="event+select",
-        margin={"l": 60, "r": 20, "t": 50 if title else 20, "b": 50},
-        height=460,
+        dragmode="pan",
+        margin={"l": 70, "r": 20, "t": 50 if title else 20, "b": 40},
+        height=height,
+        template="plotly_white",
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- 3-D
+
+
+class Tradeoff3DPoint(NamedTuple):
+    """One result in the accuracy / size / latency space, in shown units."""
+
+    result_id: str
+    label: str
+    family: str
+    x: float  # size
+    y: float  # latency
+    z: float  # accuracy
+    on_front: bool
+    hover: str
+
+
+class Tradeoff3DInfo(NamedTuple):
+    """What :func:`plot_tradeoff_3d` draws: points with 3-objective front flags, baselines, titles."""
+
+    points: tuple[Tradeoff3DPoint, ...]
+    baselines: tuple[tuple[str, float, float, float], ...]  # (name, x, y, z)
+    titles: tuple[str, str, str]
+    metrics: tuple[str, str, str]
+    ratio_to_baseline: bool
+    skipped: int
+
+
+def tradeoff3d_info(
+    results_frame: pd.DataFrame,
+    size_metric: str = "onnx_bytes",
+    latency_metric: str = "ort_b32_median_ms",
+    accuracy_metric: str = "top1_acc",
+    ratio_to_baseline: bool = False,
+) -> Tradeoff3DInfo:
+    """Extract the 3-D accuracy / size / latency view; the front is non-dominated in all three.
+
+    Args:
+        results_frame: as for :func:`tradeoff_info`.
+        size_metric / latency_metric / accuracy_metric: keys of :data:`METRICS` for x, y, z.
+        ratio_to_baseline: costs as ratios, accuracy as a change in points, per result's own baseline.
+
+    Returns:
+        The :class:`Tradeoff3DInfo`; results missing any of the three are counted in ``skipped``.
+    """
+    metrics = (size_metric, latency_metric, accuracy_metric)
+    infos = [_metric(m) for m in metrics]
+    frame = results_frame.reset_index(drop=True)
+    cols = [
+        _shown_array(m, _column(frame, m, False).to_numpy(), _column(frame, m, True).to_numpy(), ratio_to_baseline)
+        for m in metrics
+    ]
+    xyz = np.stack(cols, axis=1) if len(frame) else np.zeros((0, 3))
+    keep = np.isfinite(xyz).all(axis=1)
+    rows = np.flatnonzero(keep)
+    ids, labels, techniques = _text(frame, "id"), _text(frame, "label"), _text(frame, "technique")
+    families = _text(frame, "family", "other")
+    names = _text(frame, "model_name") if "model_name" in frame.columns else _text(frame, "model_id")
+    hovers = _hovers(frame, rows, labels, techniques, families, names)
+    base = _baselines3d(frame, metrics, ratio_to_baseline, names)
+    all_pts = np.vstack([xyz[rows], np.array([b[1:] for b in base], dtype=float).reshape(-1, 3)])
+    mask = pareto_mask(all_pts, [i.direction for i in infos]) if len(all_pts) else np.zeros(0, dtype=bool)
+    points = tuple(
+        Tradeoff3DPoint(
+            result_id=ids[i], label=labels[i] or techniques[i], family=families[i] or "other",
+            x=float(xyz[i, 0]), y=float(xyz[i, 1]), z=float(xyz[i, 2]), on_front=bool(mask[j]), hover=hovers[j],
+        )
+        for j, i in enumerate(rows)
+    )
+    return Tradeoff3DInfo(
+        points=points,
+        baselines=tuple(base),
+        titles=tuple(short_axis_title(m, ratio_to_baseline) for m in metrics),  # type: ignore[arg-type]
+        metrics=metrics,
+        ratio_to_baseline=ratio_to_baseline,
+        skipped=int((~keep).sum()),
+    )
+
+
+def _baselines3d(
+    frame: pd.DataFrame, metrics: tuple[str, str, str], ratio: bool, names: list[str]
+) -> list[tuple[str, float, float, float]]:
+    if frame.empty:
+        return []
+    if ratio:
+        x0, y0, z0 = (0.0 if METRICS[m].accuracy_like else 1.0 for m in metrics)
+        return [("each result's own", x0, y0, z0)]
+    base = pd.DataFrame({m: _column(frame, m, True) * METRICS[m].scale for m in metrics})
+    base["model"] = _text(frame, "model_id")
+    base["name"] = names
+    base = base.dropna()
+    out = []
+    for model_id, grp in base.groupby("model", sort=False):
+        med = grp[list(metrics)].median()
+        out.append((str(grp["name"].iloc[0] or model_id), float(med.iloc[0]), float(med.iloc[1]), float(med.iloc[2])))
+    return out
+
+
+def plot_tradeoff_3d(info: Tradeoff3DInfo, *, title: str | None = None, height: int = 560) -> go.Figure:
+    """Draw a :class:`Tradeoff3DInfo` as a rotatable 3-D scatter (front bold, dominated faded)."""
+    fig = go.Figure()
+
+    def make(fam: str, pts: list[Tradeoff3DPoint], on_front: bool, legend: bool) -> go.Scatter3d:
+        return go.Scatter3d(
+            x=[p.x for p in pts], y=[p.y for p in pts], z=[p.z for p in pts], mode="markers",
+            name=fam, legendgroup=fam, showlegend=legend, customdata=[p.result_id for p in pts],
+            hovertext=[p.hover + ("<br><i>on the 3-objective front</i>" if on_front else "") for p in pts],
+            hoverinfo="text", opacity=1.0 if on_front else 0.55,
+            marker={"color": family_colour(fam), "size": 8 if on_front else 6,
+                    "symbol": "circle" if on_front else "circle-open",
+                    "line": {"width": 1, "color": "#333333"} if on_front else {"width": 2, "color": family_colour(fam)}},
+        )
+
+    for trace in _family_traces(info.points, make):
+        fig.add_trace(trace)
+    if info.baselines:
+        fig.add_trace(
+            go.Scatter3d(
+                x=[b[1] for b in info.baselines], y=[b[2] for b in info.baselines], z=[b[3] for b in info.baselines],
+                mode="markers+text", name="baseline", text=[f"baseline: {b[0]}" for b in info.baselines],
+                textposition="top center", hoverinfo="text",
+                marker={"symbol": "diamond", "size": 8, "color": BASELINE_COLOUR},
+            )
+        )
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"} if title else None,
+        scene={"xaxis_title": info.titles[0], "yaxis_title": info.titles[1], "zaxis_title": info.titles[2],
+               "aspectmode": "cube"},
+        legend={"title": {"text": "technique family"}, "orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        margin={"l": 0, "r": 0, "t": 70 if title else 40, "b": 0},
+        height=height,
+        template="plotly_white",
     )
     return fig

@@ -109,9 +109,7 @@ def job_label(technique: dict[str, Any]) -> str:
     key = str(technique.get("type", "?"))
     data = dict(technique.get("data") or {})
     try:
-        from lwdash.techniques import get_technique
-
-        from lwdash.techniques import form_spec
+        from lwdash.techniques import form_spec, get_technique
 
         cfg_type = get_technique(key).config_type
         defaults = {f.name: f.default for f in dataclasses.fields(cfg_type)}
@@ -129,6 +127,10 @@ def job_label(technique: dict[str, Any]) -> str:
 
 
 def _fmt_value(v: Any) -> str:
+    if isinstance(v, dict) and "technique" in v:  # a pipeline step: its key and non-default knobs
+        from lwdash.techniques.pipeline import describe_step_dict
+
+        return describe_step_dict(v)
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, (list, tuple)):
@@ -282,6 +284,10 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
     progress(0.92, "weight statistics")
     # The baseline's histogram ranges, so both models' histograms share bin edges (overlays line up).
     compressed_weights = weight_summary(module, bins=60, ranges=summary_ranges(base.weights) or None)
+    from lwdash.analysis.layers import layer_report
+
+    per_layer = layer_report(model.module, module, tuple(data.input_shape))  # MACs and weight error per layer
+    compressed_weights["per_layer"] = per_layer
     env = environment(threads)
 
     notes = tuple(compressed.notes) + tuple(n for n in _measured_notes(base.metrics, metrics) if n not in compressed.notes)
@@ -298,6 +304,7 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
         "family": technique.family,
         "notes": list(notes),
         "steps": list(steps),
+        "layers": per_layer,
         "environment": env,
         "model": {
             "id": spec.model_id,

@@ -30,6 +30,7 @@ class JobSpec:
     seed: int = 0
     threads: int = 1
     label: str = ""
+    kind: str = "compress"  # "compress" (runner.execute -> a result) or "sensitivity" (a per-layer scan -> an analysis)
 
 
 @dataclass(frozen=True)

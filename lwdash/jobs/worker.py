@@ -1,18 +1,34 @@
 """The job worker: claims queued jobs and runs each in its own process.
 
-``python -m lwdash worker [--data-dir D] [--once] [--concurrency N] [--poll S]`` starts one.
-It registers itself in the store and loops: fail jobs whose worker died (no heartbeat), claim
-the oldest queued job (atomically, so several workers can share one store), and run it in a
-child process (``python -m lwdash.jobs.worker --run-job ID``). A crash of the job (segfault,
-out-of-memory kill, SIGKILL) therefore cannot take the worker down. While a child lives the
-worker heartbeats its job, kills it when the user cancels it or when it passes the per-job time
-limit (``LWDASH_JOB_TIMEOUT_S``), and when a child exits without a result it marks the job
-failed with the reason (the signal, the exit code, or the error the child recorded).
+``python -m lwdash worker [--data-dir D] [--once] [--concurrency N] [--executor local|ray]``
+starts one. It registers itself in the store and loops: fail jobs whose worker died (no
+heartbeat), claim the oldest queued jobs (atomically, so several workers can share one store),
+and run each in its own process. With the ``ray`` executor (``LWDASH_EXECUTOR=ray``) the same
+loop submits each job as a Ray task instead (:mod:`lwdash.jobs.ray_executor`).
+
+Local job processes are forked from a "zygote" (``multiprocessing``'s forkserver) that has
+already imported torch, ONNX Runtime and lwdash, so a job starts in milliseconds instead of
+seconds, and each job still gets a process of its own: a crash of the job (segfault,
+out-of-memory kill, SIGKILL) cannot take the worker down. While a job's process lives the
+worker heartbeats its job, and stops it (its whole process session) when the user cancels it,
+when it passes the per-job time limit (``LWDASH_JOB_TIMEOUT_S``) or when its processes hold more
+memory than ``LWDASH_JOB_MEMORY_MB``. When a job's process exits without recording an outcome the
+worker marks the job failed with the reason (the signal, the exit code, or the limit it hit).
+
+Memory limit: the worker sums the resident memory (RSS) of the job's processes every
+``_MEMORY_CHECK_S``; over the limit, it kills them and fails the job. As a backstop against one
+sudden huge allocation (faster than the check), the job's process also caps its own address
+space (``RLIMIT_AS``) at its size after the imports plus the limit, so such an allocation fails
+at once with an error that names the limit instead of waking the system's OOM killer.
 
 Shutdown: on SIGTERM or SIGINT the worker kills its running jobs' processes and puts those
 jobs back in the queue (their attempt count kept), so another worker, or this one restarted,
 runs them again from the start; a job already claimed ``LWDASH_MAX_ATTEMPTS`` times is failed
 instead, so a job that keeps coinciding with shutdowns cannot loop forever.
+
+A worker the app started (:func:`ensure_worker`) exits by itself once it has been idle for
+``LWDASH_WORKER_IDLE_EXIT_S`` and no app process that asked for it is alive; a worker started
+by hand keeps serving until it is stopped.
 
 Test-only hook: ``LWDASH_TEST_TECHNIQUES`` (comma-separated module names) is imported by each
 job's process before it runs, so tests can register techniques that sleep or crash. It has no
@@ -23,7 +39,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import multiprocessing
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -34,24 +52,57 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import lwdash
 from lwdash.config import Settings, get_settings
-from lwdash.jobs.spec import JobRecord, JobStatus
+from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
 from lwdash.store.records import NotFoundError
-from lwdash.store.sqlite import SqliteStore
+from lwdash.store.sqlite import SqliteStore, _pid_alive
 
-__all__ = ["ensure_worker", "main", "run_job", "run_worker"]
+if TYPE_CHECKING:
+    from lwdash.data import Dataset
+    from lwdash.jobs.runner import RunOutput
+    from lwdash.models.base import LoadedModel
+
+__all__ = [
+    "JobInputs",
+    "compute_job",
+    "ensure_worker",
+    "main",
+    "memory_limit_message",
+    "record_output",
+    "run_job",
+    "run_worker",
+    "time_limit_message",
+]
 
 log = logging.getLogger("lwdash.worker")
 
 TEST_TECHNIQUES_ENV = "LWDASH_TEST_TECHNIQUES"
 _PROGRESS_MIN_INTERVAL_S = 0.25
+_MEMORY_CHECK_S = 0.25
 _KILL_GRACE_S = 5.0
 _LOG_TAIL_CHARS = 2000
 _PACKAGE_ROOT = str(Path(lwdash.__file__).resolve().parents[1])
+#: Imported once by the zygote that local job processes are forked from (a failed import is skipped).
+_ZYGOTE_PRELOAD = [
+    "lwdash.jobs.worker",
+    "lwdash.jobs.runner",
+    "lwdash.techniques",
+    "lwdash.models",
+    "lwdash.data",
+    "lwdash.measure",
+    "lwdash.analysis.sensitivity",
+    "onnxruntime",
+    "sklearn.datasets",  # the digits loader's (lazy) imports: ~3 s a job otherwise
+    "sklearn.model_selection",
+]
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _child_env() -> dict[str, str]:
@@ -78,6 +129,22 @@ def _signal_reason(sig: int) -> str:
     return text
 
 
+def memory_limit_message(limit_mb: int, detail: str) -> str:
+    """The failure text of a job stopped by the memory limit (the worker's check or the job's own)."""
+    return (
+        f"the job exceeded the memory limit of {limit_mb} MB (LWDASH_JOB_MEMORY_MB): {detail};"
+        " it was stopped (raise LWDASH_JOB_MEMORY_MB for bigger models, 0 turns the limit off)"
+    )
+
+
+def time_limit_message(limit_s: float) -> str:
+    """The failure text of a job stopped by the time limit."""
+    return (
+        f"the job ran past its time limit of {limit_s:g} s (LWDASH_JOB_TIMEOUT_S) and was stopped"
+        " (raise LWDASH_JOB_TIMEOUT_S for longer jobs)"
+    )
+
+
 def _log_tail(path: Path) -> str:
     try:
         with path.open("rb") as f:
@@ -89,57 +156,112 @@ def _log_tail(path: Path) -> str:
         return ""
 
 
+def session_rss_mb(sid: int) -> float:
+    """Resident memory (MiB) of every process in session ``sid`` (a job's process and its children).
+
+    Reads ``/proc``; returns 0 where there is none (not Linux) or the session is gone.
+    """
+    total_pages = 0
+    proc = Path("/proc")
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return 0.0
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            stat = (proc / name / "stat").read_bytes()
+        except OSError:
+            continue
+        # Fields after the ") " that closes the command name: state ppid pgrp session ... rss is the 22nd.
+        rest = stat.rsplit(b") ", 1)[-1].split()
+        if len(rest) > 21 and int(rest[3]) == sid:
+            total_pages += int(rest[21])
+    return total_pages * _PAGE_BYTES / 2**20
+
+
 # ---------------------------------------------------------------------- the supervising worker
+
+
+def _zygote(*, warm: bool = False) -> Any:
+    """The forkserver context job processes start from (its preloads are imported once).
+
+    Args:
+        warm: start the zygote now (it imports in the background), so the first job does not wait.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_ZYGOTE_PRELOAD)
+    if warm:
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    return ctx
 
 
 @dataclass
 class _Child:
     job: JobRecord
-    proc: subprocess.Popen[bytes]
+    proc: Any  # multiprocessing.Process (forked from the zygote)
     started_s: float  # time.monotonic() at spawn
     log_path: Path
+    memory_checked_s: float = 0.0
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
+
+
+def _job_process_main(data_dir: str, job_id: str, log_path: str) -> None:
+    """Entry point of a job's process (forked from the zygote)."""
+    os.setsid()  # its own session: the worker stops the job and everything it started as one group
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    _configure_logging()
+    sys.exit(run_job(data_dir, job_id))
 
 
 def _spawn(store: SqliteStore, job: JobRecord) -> _Child:
     log_path = store.logs_dir / f"job-{job.id}.log"
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lwdash.jobs.worker", "--run-job", job.id, "--data-dir", str(store.data_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=_child_env(),
-            start_new_session=True,  # terminal signals go to the worker, which decides what to do
-        )
+    # By its module's real name, so the zygote can unpickle it even when this file runs as __main__.
+    target = importlib.import_module("lwdash.jobs.worker")._job_process_main
+    proc = _zygote().Process(
+        target=target, args=(str(store.data_dir), job.id, str(log_path)), name=f"lwdash-job-{job.id}"
+    )
+    proc.start()
     log.info("job %s (%s): started in process %d", job.id, job.spec.label or job.spec.technique.get("type"), proc.pid)
     return _Child(job=job, proc=proc, started_s=time.monotonic(), log_path=log_path)
 
 
 def _kill(store: SqliteStore, child: _Child, *, grace_s: float = 0.0) -> None:
-    """Stop a job's process group (SIGTERM with ``grace_s`` to exit, then SIGKILL) and remove its temp files."""
+    """Stop a job's process session (SIGTERM with ``grace_s`` to exit, then SIGKILL) and remove its temp files."""
     try:
         _signal_group(child, grace_s)
     finally:
         _remove_job_tmp(store, child.job.id)
 
 
-def _signal_group(child: _Child, grace_s: float) -> None:
-    pid = child.proc.pid
-    if grace_s > 0:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            child.proc.wait(timeout=grace_s)
-            return
-        except subprocess.TimeoutExpired:
-            pass
+def _send(pid: int, sig: int) -> None:
     try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, sig)  # the job's session (it called setsid first thing)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.kill(pid, sig)  # in case it was stopped before its setsid
     except ProcessLookupError:
         pass
-    child.proc.wait()
+
+
+def _signal_group(child: _Child, grace_s: float) -> None:
+    if grace_s > 0:
+        _send(child.pid, signal.SIGTERM)
+        child.proc.join(grace_s)
+        if child.proc.exitcode is not None:
+            return
+    _send(child.pid, signal.SIGKILL)
+    child.proc.join()
 
 
 def _remove_job_tmp(store: SqliteStore, job_id: str) -> None:
@@ -160,12 +282,27 @@ def _remove_orphan_tmp(store: SqliteStore) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def settle_if_saved(store: SqliteStore, job: JobRecord) -> bool:
+    """A running job whose result is already stored is done, whatever happened to its process after.
+
+    Closes the window between the job's process saving its result and marking the job done: a
+    job killed in that window is not failed (and so never retried into a second result).
+    """
+    if job.status is JobStatus.RUNNING and job.result_id:
+        return store.finish(job.id, job.result_id)
+    return False
+
+
 def _on_exit(store: SqliteStore, child: _Child, rc: int) -> None:
     """A job's process ended: if it did not record an outcome itself, record why it ended."""
     _remove_job_tmp(store, child.job.id)
+    child.proc.close()
     job = store.get_job(child.job.id)
     if job.status is not JobStatus.RUNNING:
         log.info("job %s: %s (exit code %d)", job.id, job.status.value, rc)
+        return
+    if settle_if_saved(store, job):
+        log.info("job %s: done (its process ended after saving the result)", job.id)
         return
     if job.cancel_requested:
         store.mark_cancelled(job.id)
@@ -175,6 +312,8 @@ def _on_exit(store: SqliteStore, child: _Child, rc: int) -> None:
         reason = _signal_reason(-rc)
     elif rc == 0:
         reason = "the job's process exited without saving a result"
+    elif rc == _EXIT_WORKER_GONE:
+        reason = "the job's process stopped because its worker was gone"
     else:
         reason = f"the job's process exited with code {rc}"
     tail = _log_tail(child.log_path)
@@ -195,6 +334,120 @@ class _Beat:
         return False
 
 
+# ---------------------------------------------------------------------- app-started workers exit when orphaned
+
+_APPS_DIR = "apps"
+
+
+def record_app(data_dir: Path, pid: int | None = None) -> None:
+    """Note that app process ``pid`` (default: this one) uses the worker of ``data_dir``."""
+    apps = Path(data_dir) / _APPS_DIR
+    apps.mkdir(parents=True, exist_ok=True)
+    (apps / f"{pid or os.getpid()}@{socket.gethostname()}").touch()
+
+
+def any_app_alive(data_dir: Path) -> bool:
+    """Whether an app process recorded by :func:`record_app` on this host still runs (dead ones are forgotten)."""
+    apps = Path(data_dir) / _APPS_DIR
+    host = socket.gethostname()
+    alive = False
+    for p in apps.glob("*@*"):
+        pid_text, _, app_host = p.name.partition("@")
+        if app_host != host or not pid_text.isdigit():
+            continue  # another machine's app: it starts its own worker when it needs one
+        if _pid_alive(int(pid_text)):
+            alive = True
+        else:
+            p.unlink(missing_ok=True)
+    return alive
+
+
+class IdleExit:
+    """For a worker the app started: time to exit once idle for ``idle_s`` with no app alive."""
+
+    def __init__(self, data_dir: Path, idle_s: float, *, enabled: bool) -> None:
+        self.data_dir = data_dir
+        self.idle_s = idle_s
+        self.enabled = enabled
+        self.idle_since = time.monotonic()
+
+    def should_exit(self, busy: bool) -> bool:
+        now = time.monotonic()
+        if busy or not self.enabled:
+            self.idle_since = now
+            return False
+        if now - self.idle_since < self.idle_s:
+            return False
+        if any_app_alive(self.data_dir):
+            self.idle_since = now  # check again after another idle period
+            return False
+        return True
+
+
+def requeue_or_fail(store: SqliteStore, settings: Settings, job_id: str) -> None:
+    """The worker is shutting down while ``job_id`` runs: queue it again (or fail it after too many tries)."""
+    job = store.get_job(job_id)
+    if job.status is not JobStatus.RUNNING or settle_if_saved(store, job):
+        return
+    if job.attempts >= settings.max_attempts:
+        store.fail(
+            job_id, f"the worker shut down while this job ran, {job.attempts} times; not requeued again — retry it"
+        )
+    else:
+        store.requeue(job_id, "the worker shut down before the job finished; it will run again from the start")
+        log.info("job %s: requeued", job_id)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM / SIGINT (handlers installed only on the main thread, restored after)."""
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda _sig, _frame: stop.set())
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _check_limits(store: SqliteStore, settings: Settings, running: dict[str, _Child]) -> None:
+    """Cancel requests, the time limit and the memory limit of the running jobs."""
+    now = time.monotonic()
+    for job_id, child in list(running.items()):
+        job = store.get_job(job_id)
+        if job.cancel_requested and job.status is JobStatus.RUNNING:
+            _kill(store, child)
+            del running[job_id]
+            child.proc.close()
+            if settle_if_saved(store, store.get_job(job_id)):
+                log.info("job %s: finished before it could be cancelled", job_id)
+            elif store.mark_cancelled(job_id):
+                log.info("job %s: cancelled", job_id)
+            continue
+        if now - child.started_s > settings.job_timeout_s:
+            _kill(store, child)
+            del running[job_id]
+            child.proc.close()
+            if not settle_if_saved(store, store.get_job(job_id)):
+                store.fail(job_id, time_limit_message(settings.job_timeout_s))
+                log.warning("job %s: failed: time limit", job_id)
+            continue
+        if settings.job_memory_mb > 0 and now - child.memory_checked_s >= _MEMORY_CHECK_S:
+            child.memory_checked_s = now
+            used_mb = session_rss_mb(child.pid)
+            if used_mb > settings.job_memory_mb:
+                _kill(store, child)
+                del running[job_id]
+                child.proc.close()
+                if not settle_if_saved(store, store.get_job(job_id)):
+                    store.fail(job_id, memory_limit_message(
+                        settings.job_memory_mb, f"its processes held {used_mb:.0f} MB"))
+                    log.warning("job %s: failed: memory limit (%.0f MB)", job_id, used_mb)
+
+
 def _tick(
     store: SqliteStore,
     worker_id: str,
@@ -202,6 +455,7 @@ def _tick(
     running: dict[str, _Child],
     beat: _Beat,
     stop: threading.Event,
+    idle: IdleExit,
     *,
     once: bool,
     concurrency: int,
@@ -212,31 +466,15 @@ def _tick(
         for job_id in running:
             store.heartbeat_job(job_id)
         for job_id in store.recover_stale(settings.stale_timeout_s):
+            _remove_job_tmp(store, job_id)
             log.warning("job %s: failed: its worker stopped responding", job_id)
 
     for job_id, child in list(running.items()):
-        rc = child.proc.poll()
+        rc = child.proc.exitcode
         if rc is not None:
             del running[job_id]
             _on_exit(store, child, rc)
-            continue
-        job = store.get_job(job_id)
-        if job.cancel_requested and job.status is JobStatus.RUNNING:
-            _kill(store, child)
-            del running[job_id]
-            if store.mark_cancelled(job_id):
-                log.info("job %s: cancelled", job_id)
-            else:
-                log.info("job %s: finished before it could be cancelled", job_id)
-        elif time.monotonic() - child.started_s > settings.job_timeout_s:
-            _kill(store, child)
-            del running[job_id]
-            store.fail(
-                job_id,
-                f"the job ran past its time limit of {settings.job_timeout_s:g} s and was stopped"
-                " (raise LWDASH_JOB_TIMEOUT_S for longer jobs)",
-            )
-            log.warning("job %s: failed: time limit", job_id)
+    _check_limits(store, settings, running)
 
     if stop.is_set():
         return False
@@ -250,6 +488,9 @@ def _tick(
             running[new_job.id] = _spawn(store, new_job)
         except OSError as e:
             store.fail(new_job.id, f"could not start the job's process: {e}")
+    if idle.should_exit(bool(running) or claimed):
+        log.info("worker %s: idle for %g s and no app is alive: exiting", worker_id, idle.idle_s)
+        return False
     return not (once and not running and not claimed)
 
 
@@ -257,81 +498,88 @@ def run_worker(
     data_dir: Path | str | None = None,
     *,
     once: bool = False,
-    concurrency: int = 1,
+    concurrency: int | None = None,
     poll_s: float = 0.5,
     worker_id: str | None = None,
     settings: Settings | None = None,
+    executor: str | None = None,
+    exit_when_orphaned: bool = False,
 ) -> int:
     """Serve jobs until SIGTERM/SIGINT (or, with ``once``, until the queue is empty).
 
     Args:
         data_dir: the store's data dir (default: ``LWDASH_DATA_DIR``).
         once: burst mode: run the jobs queued now (and any queued meanwhile), exit when none is left.
-        concurrency: how many jobs run at the same time (each in its own process).
+        concurrency: how many jobs run at the same time (default: ``LWDASH_CONCURRENCY``, else 1
+            for local; for ray, the cluster's CPUs divided by ``LWDASH_RAY_NUM_CPUS``).
         poll_s: how long to sleep when there is nothing to do.
         worker_id: the id to register under (``ensure_worker`` passes the one it recorded).
-        settings: timing settings (default: from the environment).
+        settings: settings (default: from the environment).
+        executor: ``"local"`` or ``"ray"`` (default: ``LWDASH_EXECUTOR``).
+        exit_when_orphaned: exit after ``LWDASH_WORKER_IDLE_EXIT_S`` idle with no app alive
+            (set for workers the app starts).
 
     Returns:
         The process exit code (0).
+
+    Raises:
+        ValueError: ``concurrency`` < 1 or an unknown executor.
     """
-    if concurrency < 1:
+    if concurrency is not None and concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     settings = settings or get_settings(data_dir)
+    executor = executor or settings.executor
+    if executor == "ray":
+        from lwdash.jobs.ray_executor import run_ray_worker
+
+        return run_ray_worker(settings, once=once, concurrency=concurrency or settings.concurrency,
+                              poll_s=poll_s, worker_id=worker_id, exit_when_orphaned=exit_when_orphaned)
+    if executor != "local":
+        raise ValueError(f"unknown executor {executor!r}; accepted: local, ray")
+    concurrency = concurrency or settings.concurrency or 1
     store = SqliteStore(settings.data_dir)
     worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     store.register_worker(worker_id, os.getpid())
     _remove_orphan_tmp(store)
-    log.info("worker %s serving %s (concurrency %d)", worker_id, settings.data_dir, concurrency)
-
-    stop = threading.Event()
-    previous: dict[signal.Signals, object] = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, lambda _sig, _frame: stop.set())
+    _zygote(warm=True)
+    log.info("worker %s serving %s (local executor, concurrency %d, memory limit %s)", worker_id,
+             settings.data_dir, concurrency, f"{settings.job_memory_mb} MB" if settings.job_memory_mb else "none")
 
     running: dict[str, _Child] = {}
     beat = _Beat(settings.heartbeat_interval_s)
-    try:
-        while True:
-            try:
-                if not _tick(store, worker_id, settings, running, beat, stop, once=once, concurrency=concurrency):
-                    break
-            except sqlite3.OperationalError as e:  # the database stayed locked past the busy timeout
-                log.warning("store busy (%s); trying again", e)
-            stop.wait(poll_s)
-    finally:
-        for job_id, child in running.items():
-            _kill(store, child, grace_s=_KILL_GRACE_S)
-            job = store.get_job(job_id)
-            if job.status is not JobStatus.RUNNING:
-                continue
-            if job.attempts >= settings.max_attempts:
-                store.fail(
-                    job_id,
-                    f"the worker shut down while this job ran, {job.attempts} times; not requeued again — retry it",
-                )
-            else:
-                store.requeue(job_id, "the worker shut down before the job finished; it will run again from the start")
-                log.info("job %s: requeued", job_id)
-        store.unregister_worker(worker_id)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-        log.info("worker %s stopped", worker_id)
+    idle = IdleExit(settings.data_dir, settings.worker_idle_exit_s, enabled=exit_when_orphaned)
+    with stop_on_signals() as stop:
+        try:
+            while True:
+                try:
+                    if not _tick(store, worker_id, settings, running, beat, stop, idle, once=once,
+                                 concurrency=concurrency):
+                        break
+                except sqlite3.OperationalError as e:  # the database stayed locked past the busy timeout
+                    log.warning("store busy (%s); trying again", e)
+                stop.wait(poll_s)
+        finally:
+            for job_id, child in running.items():
+                _kill(store, child, grace_s=_KILL_GRACE_S)
+                requeue_or_fail(store, settings, job_id)
+            store.unregister_worker(worker_id)
+            log.info("worker %s stopped", worker_id)
     return 0
 
 
 # ---------------------------------------------------------------------- the job's own process
 
+_EXIT_WORKER_GONE = 70
+
 
 def _watch_parent(parent_pid: int) -> None:
-    """Exit if the worker that started us is gone (its job will be failed as stale)."""
+    """Exit if the process that started us is gone (its job will be failed as stale)."""
 
     def watch() -> None:
         while True:
             time.sleep(1.0)
             if os.getppid() != parent_pid:
-                os._exit(70)
+                os._exit(_EXIT_WORKER_GONE)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
@@ -339,6 +587,93 @@ def _watch_parent(parent_pid: int) -> None:
 def _import_test_techniques() -> None:
     for name in filter(None, (m.strip() for m in os.environ.get(TEST_TECHNIQUES_ENV, "").split(","))):
         importlib.import_module(name)
+
+
+def _limit_address_space(limit_mb: int) -> None:
+    """Cap this process's address space at its current size plus ``limit_mb`` (the sudden-allocation backstop).
+
+    The current size (torch and the other engines mapped, ~3.5 GB of mostly unused address space
+    for torch's wheels) is excluded, so the cap bounds what the job adds.
+    """
+    if limit_mb <= 0:
+        return
+    try:
+        status = Path("/proc/self/status").read_text()
+        vm_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError):
+        return  # not Linux: the worker's RSS check is the only limit
+    cap = vm_kb * 1024 + limit_mb * 2**20
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
+def is_allocation_failure(e: BaseException) -> bool:
+    """Whether ``e`` is an allocation that failed (Python's, numpy's or torch's)."""
+    if isinstance(e, MemoryError):
+        return True
+    text = str(e)
+    return isinstance(e, RuntimeError) and ("can't allocate memory" in text or "Cannot allocate memory" in text)
+
+
+class JobInputs(Protocol):
+    """Where a job's model and data come from: the store, or (on a Ray node) bytes shipped with the task."""
+
+    def load_model(self, model_id: str) -> LoadedModel: ...
+
+    def resolve_data(self, ref: str) -> Dataset: ...
+
+
+ProgressFn = Callable[[float, str], None]
+
+
+def compute_job(spec: JobSpec, out_dir: Path, progress: ProgressFn, inputs: JobInputs) -> RunOutput | dict[str, Any]:
+    """Compute a job's outputs in this process, without touching the job queue.
+
+    The one place that decides what a job computes; both the local job process and the Ray task
+    call it. Artifact files go under ``out_dir``.
+
+    Args:
+        spec: the job.
+        out_dir: an empty directory for the artifacts.
+        progress: called with (fraction 0..1, message).
+        inputs: loads the spec's model and data.
+
+    Returns:
+        A :class:`~lwdash.jobs.runner.RunOutput` (a compression job) or a JSON-safe dict (an analysis).
+    """
+    progress(0.0, "loading the model and the data")
+    model = inputs.load_model(spec.model_id)
+    data = inputs.resolve_data(spec.data_ref)
+    if spec.kind == "sensitivity":  # a per-layer scan: its JSON is stored as an analysis
+        from lwdash.analysis.sensitivity import run_scan
+
+        return run_scan(model.module, data, spec.technique, progress, threads=spec.threads)
+    from lwdash.jobs.runner import execute
+
+    return execute(spec, model, data, out_dir, progress)
+
+
+def record_output(store: SqliteStore, job_id: str, spec: JobSpec, output: RunOutput | dict[str, Any],
+                  out_dir: Path) -> str:
+    """Store what :func:`compute_job` returned and mark the job done; returns the result's (or analysis's) id."""
+    if isinstance(output, dict):
+        result_id = store.save_analysis(job_id, spec, output)
+    else:
+        result_id = store.save_result(job_id, spec, output, out_dir)
+    store.finish(job_id, result_id)
+    return result_id
+
+
+def failure_text(e: BaseException, memory_mb: int) -> str:
+    """A job's failure: the error's type and message, then its traceback (the memory limit named when hit)."""
+    if is_allocation_failure(e) and memory_mb > 0:
+        head = memory_limit_message(memory_mb, f"an allocation failed ({type(e).__name__}: {e})")
+    else:
+        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        head = f"{type(e).__name__}: {msg}"
+    return f"{head}\n\n{traceback.format_exc()}"
 
 
 def run_job(data_dir: Path | str, job_id: str) -> int:
@@ -349,13 +684,9 @@ def run_job(data_dir: Path | str, job_id: str) -> int:
     """
     import tempfile
 
-    from lwdash.data import DataError
-    from lwdash.jobs.runner import execute
-    from lwdash.models.base import ModelLoadError
-    from lwdash.store.records import NotFoundError
-
     store = SqliteStore(data_dir)
     _watch_parent(os.getppid())
+    settings = get_settings(data_dir)
     job = store.get_job(job_id)
     last = [0.0]
 
@@ -368,20 +699,13 @@ def run_job(data_dir: Path | str, job_id: str) -> int:
     out_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=store.tmp_dir))
     try:
         _import_test_techniques()
-        progress(0.0, "loading the model and the data")
-        model = store.load_model(job.spec.model_id)
-        data = store.resolve_data(job.spec.data_ref)
-        output = execute(job.spec, model, data, out_dir, progress)
-        result_id = store.save_result(job_id, job.spec, output, out_dir)
-        store.finish(job_id, result_id)
+        _limit_address_space(settings.job_memory_mb)
+        output = compute_job(job.spec, out_dir, progress, store)
+        record_output(store, job_id, job.spec, output, out_dir)
         return 0
-    except (ValueError, DataError, ModelLoadError, NotFoundError, KeyError) as e:
-        # Bad input: the message says what was wrong; the traceback is kept for debugging.
-        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-        store.fail(job_id, f"{type(e).__name__}: {msg}\n\n{traceback.format_exc()}")
-        return 1
     except Exception as e:
-        store.fail(job_id, f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}")
+        # Bad input and failures alike: the message says what was wrong; the traceback is kept for debugging.
+        store.fail(job_id, failure_text(e, settings.job_memory_mb))
         return 1
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)  # already moved into artifacts/ on success
@@ -392,12 +716,18 @@ def run_job(data_dir: Path | str, job_id: str) -> int:
 _STARTED: list[subprocess.Popen[bytes]] = []
 
 
-def ensure_worker(data_dir: Path | str | None = None, *, concurrency: int = 1) -> bool:
+def ensure_worker(data_dir: Path | str | None = None, *, concurrency: int | None = None) -> bool:
     """Start a detached ``python -m lwdash worker`` unless a live one serves ``data_dir``.
 
     Safe to call on every page load: a file lock serialises callers, and the new worker's row
-    is recorded before returning, so concurrent callers do not start two. Does nothing when
+    is recorded before returning, so concurrent callers do not start two. Each call also records
+    this process as an app using the worker: a worker started here exits once it has been idle
+    for ``LWDASH_WORKER_IDLE_EXIT_S`` with no such app alive. Does nothing when
     ``LWDASH_NO_WORKER=1`` (tests that must not spawn processes).
+
+    Args:
+        data_dir: the data directory (default: ``LWDASH_DATA_DIR``).
+        concurrency: jobs the worker runs at once (default: ``LWDASH_CONCURRENCY``).
 
     Returns:
         True if a worker was started.
@@ -417,13 +747,17 @@ def ensure_worker(data_dir: Path | str | None = None, *, concurrency: int = 1) -
             fcntl.flock(lock, fcntl.LOCK_EX)
         except ImportError:  # pragma: no cover - not POSIX
             pass
+        record_app(settings.data_dir)
         if store.live_workers(settings.worker_max_age_s):
             return False
         worker_id = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        cmd = [sys.executable, "-m", "lwdash", "worker", "--data-dir", str(settings.data_dir),
+               "--worker-id", worker_id, "--exit-when-orphaned"]
+        if concurrency is not None:
+            cmd += ["--concurrency", str(concurrency)]
         with (settings.data_dir / "worker.log").open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "lwdash", "worker", "--data-dir", str(settings.data_dir),
-                 "--worker-id", worker_id, "--concurrency", str(concurrency)],
+                cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -443,15 +777,26 @@ def add_worker_arguments(p: argparse.ArgumentParser) -> None:
     """The worker's command-line options (shared with ``python -m lwdash worker``)."""
     p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR or ./.lwdash-data)")
     p.add_argument("--once", action="store_true", help="burst mode: run the queued jobs, then exit")
-    p.add_argument("--concurrency", type=int, default=1, help="jobs run at the same time (default 1)")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="jobs run at the same time (default: $LWDASH_CONCURRENCY, else 1 for local;"
+                        " for ray, cluster CPUs / $LWDASH_RAY_NUM_CPUS)")
+    p.add_argument("--executor", choices=["local", "ray"], default=None,
+                   help="where jobs run (default: $LWDASH_EXECUTOR, else local); see docs/executors.md")
     p.add_argument("--poll", type=float, default=0.5, help="seconds between queue checks when idle (default 0.5)")
     p.add_argument("--worker-id", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--exit-when-orphaned", action="store_true", help=argparse.SUPPRESS)
+
+
+def run_worker_from_args(args: argparse.Namespace) -> int:
+    """Run a worker from parsed :func:`add_worker_arguments` options."""
+    return run_worker(args.data_dir, once=args.once, concurrency=args.concurrency, poll_s=args.poll,
+                      worker_id=args.worker_id, executor=args.executor, exit_when_orphaned=args.exit_when_orphaned)
 
 
 def _configure_logging() -> None:
     # lwdash's own messages at INFO; the engines' chatter (onnxscript logs every pass) only from WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        stream=sys.stderr)
+                        stream=sys.stderr, force=True)
     logging.getLogger("lwdash").setLevel(logging.INFO)
 
 
@@ -465,8 +810,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_job:
         data_dir = args.data_dir or get_settings().data_dir
         return run_job(data_dir, args.run_job)
-    return run_worker(args.data_dir, once=args.once, concurrency=args.concurrency, poll_s=args.poll,
-                      worker_id=args.worker_id)
+    return run_worker_from_args(args)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import torch
 from torch import fx, nn
 
 __all__ = [
+    "LEVELS_CAP",
     "UNIQUE_COUNT_CAP",
     "WeightTensor",
     "collect_weight_tensors",
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 UNIQUE_COUNT_CAP = 4096  # unique values are counted up to this many; above it ``unique_count`` is None
+#: A layer whose weights take at most this many distinct values, each used by 4 weights or more on
+#: average (or that is stored as integers), lists them as ``levels``: its quantization grid.
+LEVELS_CAP = 256
 
 _BN_STAT_NAMES = frozenset({"running_mean", "running_var", "num_batches_tracked"})
 _NORM_TYPES: tuple[type[nn.Module], ...] = (
@@ -349,6 +353,9 @@ def _stats(
         vmin = vmax = mean = std = 0.0
     uniq = np.unique(values) if numel else np.empty(0)
     unique_count = int(uniq.size) if uniq.size <= UNIQUE_COUNT_CAP else None
+    stored_int = dtype.startswith(("int", "uint"))
+    quantized = 0 < uniq.size <= LEVELS_CAP and (stored_int or uniq.size * 4 <= numel)
+    levels = [float(v) for v in uniq[np.isfinite(uniq) & (uniq != 0)]] if quantized else None
     nz_finite = nonzero[np.isfinite(nonzero)]
     if rng is None:
         lo, hi = (float(nz_finite.min()), float(nz_finite.max())) if nz_finite.size else (vmin, vmax)
@@ -371,6 +378,7 @@ def _stats(
         "mean": mean,
         "std": std,
         "unique_count": unique_count,
+        "levels": levels,
         "hist": {
             "edges": [float(e) for e in edges],
             "counts": [int(c) for c in counts],
@@ -418,8 +426,9 @@ def weight_summary(
 
     Returns:
         ``{"layers": [{"name", "kind", "shape", "numel", "zeros", "min", "max", "mean", "std",
-        "unique_count", "hist": {"edges", "counts", "below_range", "above_range", "non_finite"},
-        "dtype"}, ...], "total": {... same keys, over all layers}}``.
+        "unique_count", "levels", "hist": {"edges", "counts", "below_range", "above_range", "non_finite"},
+        "dtype"}, ...], "total": {... same keys, over all layers}}``. ``levels`` lists the distinct
+        nonzero values of a quantized layer (see :data:`LEVELS_CAP`), else ``None``.
 
     Raises:
         ValueError: ``bins`` < 1.

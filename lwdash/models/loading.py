@@ -16,12 +16,16 @@ fp32, after one forward pass on zeros has checked its input and output shapes.
 
 from __future__ import annotations
 
+import io
+import json
+import math
 import os
 import pickle
 import re
 import struct
 import types
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,12 +39,16 @@ from lwdash.models.registry import build_architecture, get_architecture, list_ar
 __all__ = [
     "ACCEPTED_FORMATS",
     "MAX_UPLOAD_BYTES",
+    "UPLOAD_LIMIT_ENV",
     "check_upload_size",
     "detect_model_format",
     "load_model_file",
+    "max_upload_bytes",
 ]
 
+#: Default upload size limit (200 MiB); :func:`max_upload_bytes` applies ``LWDASH_MAX_UPLOAD_MB``.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+UPLOAD_LIMIT_ENV = "LWDASH_MAX_UPLOAD_MB"
 ACCEPTED_FORMATS = (
     "ONNX (.onnx, one self-contained file), a torch.export program (.pt2), TorchScript (.pt/.ts), "
     "or the state dict (.pt/.pth/.safetensors) of a known architecture"
@@ -74,20 +82,43 @@ def _fmt_shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
 
 
-def check_upload_size(n_bytes: int) -> None:
-    """Refuse an empty upload or one larger than :data:`MAX_UPLOAD_BYTES`.
+def max_upload_bytes() -> int:
+    """The upload size limit in bytes: ``LWDASH_MAX_UPLOAD_MB`` (MiB, may be fractional), default 200.
+
+    Read at every call, so an operator's change takes effect without a restart of the library.
+
+    Raises:
+        ValueError: the environment variable is set but is not a positive number.
+    """
+    raw = os.environ.get(UPLOAD_LIMIT_ENV, "").strip()
+    if not raw:
+        return MAX_UPLOAD_BYTES
+    try:
+        mib = float(raw)
+    except ValueError:
+        mib = float("nan")
+    if not math.isfinite(mib) or mib <= 0:
+        raise ValueError(f"{UPLOAD_LIMIT_ENV} must be a positive number of MiB (e.g. 200), got {raw!r}")
+    return max(1, int(mib * 1024 * 1024))
+
+
+def check_upload_size(n_bytes: int, name: str = "the uploaded file") -> None:
+    """Refuse an empty upload or one larger than :func:`max_upload_bytes`.
 
     Args:
         n_bytes: size of the uploaded file in bytes.
+        name: the file's name as the user knows it, for the message.
 
     Raises:
         ModelLoadError: the file is empty or too large (the message gives both sizes).
     """
     if n_bytes <= 0:
-        raise ModelLoadError(f"the uploaded file is empty; accepted formats: {ACCEPTED_FORMATS}")
-    if n_bytes > MAX_UPLOAD_BYTES:
+        raise ModelLoadError(f"{name} is empty (0 bytes); accepted formats: {ACCEPTED_FORMATS}")
+    limit = max_upload_bytes()
+    if n_bytes > limit:
         raise ModelLoadError(
-            f"the uploaded file is {_mib(n_bytes)}; the limit is {_mib(MAX_UPLOAD_BYTES)} ({MAX_UPLOAD_BYTES:,} bytes)"
+            f"{name} is {_mib(n_bytes)} ({n_bytes:,} bytes); the upload limit is {_mib(limit)} ({limit:,} bytes, "
+            f"set by {UPLOAD_LIMIT_ENV})"
         )
 
 
@@ -114,6 +145,20 @@ def _looks_like_safetensors(path: Path, head: bytes, size: int) -> bool:
         return False
     (header_len,) = struct.unpack("<Q", head[:8])
     return 2 <= header_len <= size - 8 and head[8:9] == b"{"
+
+
+def _parses_as_pickle(path: Path, size: int, max_bytes: int = 1024 * 1024) -> bool:
+    """Whether a (small) file is one complete pickle: its opcodes are parsed, never executed."""
+    import pickletools
+
+    if size > max_bytes:
+        return False
+    data = path.read_bytes()
+    try:
+        ops = list(pickletools.genops(data))
+    except Exception:  # ValueError on an unknown opcode, truncated argument, ...
+        return False
+    return bool(ops) and ops[-1][0].name == "STOP" and not data[ops[-1][2] + 1 :].strip()
 
 
 def detect_model_format(path: Path) -> str:
@@ -150,6 +195,8 @@ def detect_model_format(path: Path) -> str:
     if _looks_like_safetensors(path, head, size):
         return "safetensors"
     if head[:1] == b"\x80":  # pickle protocol >= 2: legacy torch.save or a raw pickle
+        return "torch_pickle"
+    if _parses_as_pickle(path, size):  # protocol 0/1 pickles are text-like opcodes with no magic number
         return "torch_pickle"
     return "onnx"
 
@@ -348,10 +395,9 @@ def _onnx_dims(value_info: Any) -> list[int | str | None]:
     return dims
 
 
-def _load_onnx(path: Path, input_shape: tuple[int, ...] | None, recognised: bool) -> LoadedModel:
+def _load_onnx(path: Path, name: str, input_shape: tuple[int, ...] | None, recognised: bool) -> LoadedModel:
     import onnx
 
-    name = path.name
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
@@ -489,8 +535,251 @@ def _enable_train_eval(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
     return gm
 
 
-def _load_pt2(path: Path, input_shape: tuple[int, ...] | None) -> LoadedModel:
-    name = path.name
+# --------------------------------------------------------------------------------------------
+# torch.export (.pt2): vetting the archive before torch.export.load
+# --------------------------------------------------------------------------------------------
+# torch.export.load trusts its input: it unpickles sample inputs and "use_pickle" payloads with
+# weights_only=False (after a weights_only=True attempt fails), unpickles opaque constants with
+# pickle.loads, evaluates every symbolic-shape string with sympy.sympify (Python eval), resolves
+# node targets as attribute paths under torch (torch.os.system is one), and exec()s guard code
+# when the module is built. Each of these runs code from the file. lwdash therefore reads the
+# archive first and accepts only what a plain torch.export.save of a classifier writes: tensor
+# payloads, sample inputs that load with weights_only=True, shape expressions built from sympy
+# classes, and targets that are torch operators.
+_PT2_MAX_MEMBERS = 100_000
+_PT2_MAX_JSON_BYTES = 256 * 1024 * 1024
+_PT2_MAX_EXPR_CHARS = 4_000
+_PT2_REFUSED_OPS = ("from_file",)  # aten::from_file maps (and, shared, writes) an arbitrary host file
+_SYMPY_NAMES = frozenset(
+    "Symbol Dummy Integer Rational Float Mul Add Pow Max Min Mod Abs floor ceiling sqrt Eq Ne Lt Le Gt Ge "
+    "And Or Not Xor Equality Unequality StrictLessThan LessThan StrictGreaterThan GreaterThan BooleanTrue "
+    "BooleanFalse true false True False oo zoo nan Infinity NegativeInfinity One Zero NegativeOne Half "
+    "Piecewise ExprCondPair".split()
+)
+_SYMBOL_NAME = re.compile(r"[A-Za-z]{1,4}\d+")
+_SYMBOL_STRING = re.compile(r"""(['"])[A-Za-z_][A-Za-z0-9_]{0,63}\1""")
+_EXPR_OPS = frozenset("( ) , = + - * / ** // % < > <= >= == != & | ~".split())
+_OPERATOR_TARGETS = frozenset(
+    "getitem add sub mul floordiv truediv mod neg pos pow abs eq ne lt le gt ge and_ or_ not_".split()
+)
+_MATH_TARGETS = frozenset("ceil floor trunc sqrt".split())
+_TORCH_OP_TARGET = re.compile(r"torch\.ops\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+_TORCH_SYM_TARGET = re.compile(r"torch\.sym_[a-z_]+")
+
+
+def _sympy_function_names() -> frozenset[str]:
+    """Names of the sympy functions torch's shape expressions use (FloorDiv, ModularIndexing, ...)."""
+    import sympy
+    import torch.utils._sympy.functions as fns
+
+    return frozenset(
+        n for n, v in vars(fns).items() if isinstance(v, type) and issubclass(v, sympy.Basic) and not n.startswith("_")
+    )
+
+
+def _pt2_refusal(name: str, what: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"{name} is refused: {what}. Loading it would run code from the file. lwdash accepts .pt2 files written by "
+        "torch.export.save(torch.export.export(model, (x,), dynamic_shapes=...)) of a classifier (tensor weights, "
+        f"standard torch operators); accepted formats: {ACCEPTED_FORMATS}"
+    )
+
+
+def _check_sym_expr(expr: str, name: str, allowed_names: frozenset[str]) -> None:
+    import tokenize
+
+    if len(expr) > _PT2_MAX_EXPR_CHARS:
+        raise _pt2_refusal(name, f"a symbolic shape expression is {len(expr):,} characters long")
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(expr).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError) as exc:
+        raise _pt2_refusal(name, f"a symbolic shape expression cannot be parsed ({_reason(exc)})") from None
+    skip = {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
+    for i, tok in enumerate(tokens):
+        if tok.type in skip or tok.type == tokenize.NUMBER:
+            continue
+        if tok.type == tokenize.NAME:
+            is_kwarg = i + 1 < len(tokens) and tokens[i + 1].string == "=" and not tok.string.startswith("_")
+            if tok.string in allowed_names or _SYMBOL_NAME.fullmatch(tok.string) or is_kwarg:
+                continue
+        elif tok.type == tokenize.STRING and _SYMBOL_STRING.fullmatch(tok.string):
+            continue
+        elif tok.type == tokenize.OP and tok.string in _EXPR_OPS:
+            continue
+        shown = expr if len(expr) <= 80 else expr[:77] + "..."
+        raise _pt2_refusal(
+            name, f"a symbolic shape expression holds {tok.string!r}, which is not part of a shape formula ({shown!r})"
+        )
+
+
+def _check_node_target(target: str, name: str) -> None:
+    head, _, rest = target.partition(".")
+    ok = (
+        (_TORCH_OP_TARGET.fullmatch(target) is not None and "__" not in target)
+        or _TORCH_SYM_TARGET.fullmatch(target) is not None
+        or (head == "_operator" and rest in _OPERATOR_TARGETS)
+        or (head == "math" and rest in _MATH_TARGETS)
+    )
+    if not ok:
+        shown = target if len(target) <= 80 else target[:77] + "..."
+        raise _pt2_refusal(name, f"its graph calls {shown!r}, which is not a torch operator")
+    if any(op in target for op in _PT2_REFUSED_OPS):
+        raise _pt2_refusal(name, f"its graph calls {target!r}, which reads or writes files on the host")
+
+
+def _walk_program_json(obj: Any, name: str, allowed_names: frozenset[str]) -> set[str]:
+    """Check every shape expression and node target of a serialized program; return the targets."""
+    targets: set[str] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            expr = item.get("expr_str")
+            if expr is not None:
+                if not isinstance(expr, str):
+                    raise _pt2_refusal(name, "a symbolic shape expression is not a string")
+                _check_sym_expr(expr, name, allowed_names)
+            if "target" in item and "inputs" in item and "outputs" in item:
+                if not isinstance(item["target"], str):
+                    raise _pt2_refusal(name, "a graph node has a target that is not a name")
+                _check_node_target(item["target"], name)
+                targets.add(item["target"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return targets
+
+
+def _read_json_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> Any:
+    if info.file_size > _PT2_MAX_JSON_BYTES:
+        raise ModelLoadError(
+            f"{name}: member {info.filename} declares {_mib(info.file_size)} uncompressed; the limit is "
+            f"{_mib(_PT2_MAX_JSON_BYTES)}"
+        )
+    try:
+        return json.loads(zf.read(info))
+    except Exception as exc:  # zlib / json / unicode errors
+        raise ModelLoadError(
+            f"could not read {name} as a torch.export program (.pt2): member {info.filename} is not valid JSON "
+            f"({_reason(exc)}); accepted formats: {ACCEPTED_FORMATS}"
+        ) from exc
+
+
+def _vet_pt2_archive(path: Path, name: str) -> None:
+    """Refuse a .pt2 archive that holds anything beyond tensors, torch operators and shape formulas.
+
+    Raises:
+        ModelLoadError: the archive is not a current-format torch.export program, or it holds
+            pickled objects, non-torch call targets or code in its shape expressions.
+    """
+    from torch.export.pt2_archive import constants as pt2c
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > _PT2_MAX_MEMBERS:
+                raise ModelLoadError(f"{name} holds {len(infos):,} archive members; the limit is {_PT2_MAX_MEMBERS:,}")
+            names = [i.filename for i in infos]
+            if len(set(names)) != len(names):
+                raise _pt2_refusal(name, "its archive holds two members with the same name")
+            tops = {n.split("/", 1)[0] for n in names}
+            if len(tops) != 1 or any("/" not in n for n in names):
+                raise ModelLoadError(
+                    f"{name} is a zip archive, but not one written by torch.export.save (its members are not "
+                    f"in one top-level folder); accepted formats: {ACCEPTED_FORMATS}"
+                )
+            rel = {i.filename.split("/", 1)[1]: i for i in infos}
+            pickled: dict[str, str] = {}  # archive path -> what it is, for members torch.export.load unpickles
+            if rel.get(pt2c.ARCHIVE_FORMAT_PATH) is None or zf.read(rel[pt2c.ARCHIVE_FORMAT_PATH]).strip() != b"pt2":
+                raise ModelLoadError(
+                    f"{name} is not a current torch.export archive (no archive_format 'pt2'); save it again with "
+                    f"torch.export.save in PyTorch 2.6 or later; accepted formats: {ACCEPTED_FORMATS}"
+                )
+            models = [r for r in rel if r.startswith(pt2c.MODELS_DIR) and r.endswith(".json")]
+            if not models:
+                raise ModelLoadError(
+                    f"{name} is a torch.export archive without an exported program (no {pt2c.MODELS_DIR}*.json); "
+                    f"accepted formats: {ACCEPTED_FORMATS}"
+                )
+            for r in rel:
+                if r.startswith(pt2c.AOTINDUCTOR_DIR):
+                    raise _pt2_refusal(name, "it holds AOTInductor-compiled code (data/aotinductor/)")
+                if r.startswith((pt2c.WEIGHTS_DIR, pt2c.CONSTANTS_DIR)) and r.endswith(".pt"):
+                    raise _pt2_refusal(name, f"it holds a legacy pickled payload ({r})")
+            for r, info in rel.items():
+                if r.endswith("_config.json") and r.startswith((pt2c.WEIGHTS_DIR, pt2c.CONSTANTS_DIR)):
+                    config = _read_json_member(zf, info, name)
+                    entries = config.get("config", {}) if isinstance(config, dict) else None
+                    if not isinstance(entries, dict):
+                        raise _pt2_refusal(name, f"{r} is not a payload table")
+                    folder = r.rsplit("/", 1)[0] + "/"
+                    for key, meta in entries.items():
+                        if not isinstance(meta, dict):
+                            raise _pt2_refusal(name, f"{r} entry {key!r} is not a payload description")
+                        path_name = str(meta.get("path_name", ""))
+                        if path_name.startswith((pt2c.CUSTOM_OBJ_FILENAME_PREFIX, pt2c.OPAQUE_OBJ_FILENAME_PREFIX)):
+                            raise _pt2_refusal(name, f"constant {key!r} is a pickled Python or script object")
+                        if meta.get("use_pickle"):  # e.g. torchao quantized weights (tensor subclasses)
+                            pickled[folder + path_name] = f"payload {key!r}"
+            for r in rel:
+                if r.startswith(pt2c.SAMPLE_INPUTS_DIR):
+                    pickled[r] = f"its sample inputs ({r})"
+            if any(not r.startswith(pt2c.SAMPLE_INPUTS_DIR) for r in pickled):
+                import torchao.quantization  # registers torchao's tensor subclasses as safe globals
+            for r, what in pickled.items():
+                # torch.export.load unpickles these with weights_only=False (or falls back to it): allow
+                # only pickles that also load with weights_only=True, i.e. reference allowlisted globals only
+                if r not in rel:
+                    raise _pt2_refusal(name, f"{what} points at {r}, which is not in the archive")
+                try:
+                    torch.load(io.BytesIO(zf.read(rel[r])), map_location="cpu", weights_only=True)
+                except Exception as exc:
+                    match = re.search(r"GLOBAL ([\w.]+)", str(exc))
+                    found = f": it references {match.group(1)}" if match else ""
+                    raise _pt2_refusal(name, f"{what} holds pickled objects that are not tensors{found}") from None
+            allowed = _SYMPY_NAMES | _sympy_function_names()
+            for r in models:
+                program = _read_json_member(zf, rel[r], name)
+                if isinstance(program, dict):
+                    for key in (program.get("range_constraints") or {}):
+                        if not _SYMBOL_NAME.fullmatch(str(key)):
+                            raise _pt2_refusal(name, f"a range constraint is keyed by {str(key)[:80]!r}, not a symbol")
+                targets = _walk_program_json(program, name, allowed)
+                if any(t.startswith("torch.ops.quantized_decomposed.") for t in targets):
+                    import torchao.quantization.pt2e  # noqa: F401  registers the quantized_decomposed operators
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise ModelLoadError(
+            f"could not read {name} as a torch.export program (.pt2): the archive is corrupt ({_reason(exc)}); "
+            f"accepted formats: {ACCEPTED_FORMATS}"
+        ) from exc
+
+
+def _check_exported_graph(gm: torch.fx.GraphModule, name: str) -> None:
+    """After loading: every call in the graph (and its subgraphs) is a torch operator or a shape helper."""
+    import math as _math
+    import operator
+
+    allowed_py = {getattr(operator, n) for n in _OPERATOR_TARGETS} | {getattr(_math, n) for n in _MATH_TARGETS}
+    for module in gm.modules():
+        graph = getattr(module, "graph", None)
+        if not isinstance(graph, torch.fx.Graph):
+            continue
+        for node in graph.nodes:
+            if node.op != "call_function":
+                continue
+            target = node.target
+            is_op = isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator))
+            is_sym = callable(target) and getattr(target, "__module__", "") == "torch" and str(
+                getattr(target, "__name__", "")
+            ).startswith("sym_")
+            if not (is_op or is_sym or target in allowed_py):
+                raise _pt2_refusal(name, f"its graph calls {target!r}, which is not a torch operator")
+            if any(op in str(target) for op in _PT2_REFUSED_OPS):
+                raise _pt2_refusal(name, f"its graph calls {target}, which reads or writes files on the host")
+
+
+def _load_pt2(path: Path, name: str, input_shape: tuple[int, ...] | None) -> LoadedModel:
+    _vet_pt2_archive(path, name)
     try:
         program = torch.export.load(str(path))
     except Exception as exc:
@@ -536,9 +825,11 @@ def _load_pt2(path: Path, input_shape: tuple[int, ...] | None) -> LoadedModel:
                 f"{name} was exported for input {_fmt_shape(shape)} but input_shape {_fmt_shape(input_shape)} was given"
             )
     try:
-        module: nn.Module = program.module()
+        # check_guards=False: the guard function would be exec()'d from strings stored in the file
+        module: nn.Module = program.module(check_guards=False)
     except Exception as exc:
         raise ModelLoadError(f"could not rebuild a module from {name}: {_reason(exc)}") from exc
+    _check_exported_graph(module, name)  # type: ignore[arg-type]
     module = _enable_train_eval(module)  # type: ignore[arg-type]
     module = _to_fp32(module)
     module.eval()
@@ -549,8 +840,7 @@ def _load_pt2(path: Path, input_shape: tuple[int, ...] | None) -> LoadedModel:
 # --------------------------------------------------------------------------------------------
 # TorchScript
 # --------------------------------------------------------------------------------------------
-def _load_torchscript(path: Path, arch: str | None, input_shape: tuple[int, ...] | None) -> LoadedModel:
-    name = path.name
+def _load_torchscript(path: Path, name: str, arch: str | None, input_shape: tuple[int, ...] | None) -> LoadedModel:
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
@@ -563,11 +853,26 @@ def _load_torchscript(path: Path, arch: str | None, input_shape: tuple[int, ...]
             f"{name} is TorchScript, which does not record the shape of its input; give input_shape (per sample, "
             f"e.g. (1, 8, 8) or (3, 224, 224)) or the architecture it was built from (known: {_known_archs()})"
         )
+    _check_torchscript_ops(module, name)
     module = _to_fp32(module).eval()
     num_classes = _verify(module, shape, name, None)
     return LoadedModel(
         module=module, input_shape=shape, num_classes=num_classes, source_format="torchscript", arch=arch
     )
+
+
+def _check_torchscript_ops(module: torch.jit.ScriptModule, name: str) -> None:
+    """Refuse TorchScript whose forward calls an operator that touches host files (``aten::from_file``)."""
+    try:
+        kinds = {node.kind() for node in module.inlined_graph.nodes()}
+    except Exception:  # no forward method: the forward check that follows explains it
+        return
+    refused = sorted(k for k in kinds if any(op in k for op in _PT2_REFUSED_OPS))
+    if refused:
+        raise ModelLoadError(
+            f"{name} is refused: its TorchScript calls {', '.join(refused)}, which reads or writes files on the "
+            f"host. Accepted formats: {ACCEPTED_FORMATS}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -656,7 +961,7 @@ def _module_from_state_dict(
             parts.append(f"{len(mismatched)} shape mismatches ({_first(mismatched, 3)})")
         raise ModelLoadError(
             f"the state dict in {name} does not fit architecture {arch!r}: {'; '.join(parts)}. Choose the "
-            f"architecture the weights were trained with (known: {_known_archs()})"
+            f"architecture the weights were trained with (accepted architectures: {_known_archs()})"
         )
     try:
         module.load_state_dict(state, strict=True)
@@ -685,14 +990,14 @@ def _is_pickle_refusal(exc: BaseException) -> bool:
     return (
         "Unsupported global" in text
         or "Unsupported class" in text
+        or "WeightsUnpickler error" in text  # e.g. "Unsupported operand": pickle opcodes a state dict never uses
         or ("weights_only" in text.lower() and "GLOBAL" in text)
     )
 
 
 def _load_torch_pickle(
-    path: Path, arch: str | None, input_shape: tuple[int, ...] | None, allow_pickle: bool
+    path: Path, name: str, arch: str | None, input_shape: tuple[int, ...] | None, allow_pickle: bool
 ) -> LoadedModel:
-    name = path.name
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, ValueError, EOFError, OSError) as exc:
@@ -725,11 +1030,10 @@ def _load_torch_pickle(
     return _module_from_state_dict(state, arch, name, "state_dict")
 
 
-def _load_safetensors(path: Path, arch: str | None) -> LoadedModel:
+def _load_safetensors(path: Path, name: str, arch: str | None) -> LoadedModel:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    name = path.name
     try:
         state = load_file(str(path), device="cpu")
         with safe_open(str(path), framework="pt") as fh:
@@ -758,6 +1062,7 @@ def load_model_file(
     arch: str | None = None,
     input_shape: tuple[int, ...] | None = None,
     allow_pickle: bool | None = None,
+    display_name: str | None = None,
 ) -> LoadedModel:
     """Load a model file of any accepted format, recognised by content.
 
@@ -770,6 +1075,8 @@ def load_model_file(
             ``arch`` and for graphs with symbolic sizes beyond the batch dim.
         allow_pickle: load full pickled modules (runs code from the file: trusted local files
             only). ``None`` reads the environment variable ``LWDASH_ALLOW_PICKLE`` (``1`` allows).
+        display_name: the name the user knows the file by (e.g. an upload's original file name),
+            used in every message instead of ``path.name`` (which may be a generated temp name).
 
     Returns:
         The model: fp32, eval mode, checked by one forward pass on ``(2, *input_shape)`` zeros.
@@ -779,9 +1086,10 @@ def load_model_file(
             and what is accepted.
     """
     path = Path(path)
+    name = display_name or path.name
     if not path.is_file():
         raise ModelLoadError(f"no model file at {path}")
-    check_upload_size(path.stat().st_size)
+    check_upload_size(path.stat().st_size, name)
     if arch is not None:
         get_architecture(arch)  # unknown name: the error lists the known ones
     shape = _check_input_shape(input_shape)
@@ -790,27 +1098,27 @@ def load_model_file(
 
     fmt = detect_model_format(path)
     if fmt == "onnx":
-        return _load_onnx(path, shape, recognised=False)
+        return _load_onnx(path, name, shape, recognised=False)
     if fmt == "pt2":
-        return _load_pt2(path, shape)
+        return _load_pt2(path, name, shape)
     if fmt == "torchscript":
-        return _load_torchscript(path, arch, shape)
+        return _load_torchscript(path, name, arch, shape)
     if fmt == "torch_pickle":
-        return _load_torch_pickle(path, arch, shape, allow_pickle)
+        return _load_torch_pickle(path, name, arch, shape, allow_pickle)
     if fmt == "safetensors":
-        return _load_safetensors(path, arch)
+        return _load_safetensors(path, name, arch)
     if fmt == "npz":
         raise ModelLoadError(
-            f"{path.name} is a NumPy .npz archive (a data set), not a model; upload it as a data set. "
+            f"{name} is a NumPy .npz archive (a data set), not a model; upload it as a data set. "
             f"Accepted model formats: {ACCEPTED_FORMATS}"
         )
     if fmt == "broken_zip":
         raise ModelLoadError(
-            f"could not read {path.name}: it starts like a zip archive (the container of TorchScript, torch.export "
+            f"could not read {name}: it starts like a zip archive (the container of TorchScript, torch.export "
             ".pt2 and torch.save files) but the archive is truncated or corrupt; upload the complete file. "
             f"Accepted formats: {ACCEPTED_FORMATS}"
         )
     raise ModelLoadError(
-        f"{path.name} is a zip archive but not TorchScript, a torch.export .pt2 or a torch.save file; "
+        f"{name} is a zip archive but not TorchScript, a torch.export .pt2 or a torch.save file; "
         f"accepted formats: {ACCEPTED_FORMATS}"
     )

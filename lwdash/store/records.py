@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lwdash.measure.metrics import Metrics
 
-__all__ = ["DatasetRecord", "ModelRecord", "NotFoundError", "ResultRecord", "WorkerRecord"]
+__all__ = ["AnalysisRecord", "DatasetRecord", "ModelRecord", "NotFoundError", "ResultRecord", "WorkerRecord"]
 
 
 class NotFoundError(LookupError):
@@ -122,3 +122,23 @@ class WorkerRecord:
     host: str
     started_at: float
     heartbeat_at: float
+
+
+@dataclass(frozen=True)
+class AnalysisRecord:
+    """A finished analysis job (e.g. a per-layer sensitivity scan) and its JSON payload.
+
+    Attributes:
+        kind: the job kind that made it (``"sensitivity"``).
+        config: the job's technique dict (``{"type": "sensitivity_scan", "data": {...}}``).
+        payload: the analysis output (:func:`lwdash.analysis.sensitivity.run_scan`'s dict).
+    """
+
+    id: str
+    job_id: str | None
+    kind: str
+    model_id: str
+    data_ref: str
+    config: dict[str, Any]
+    payload: dict[str, Any]
+    created_at: float = 0.0

@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
-from lwdash.store.records import DatasetRecord, ModelRecord, NotFoundError, ResultRecord, WorkerRecord
+from lwdash.store.records import (
+    AnalysisRecord,
+    DatasetRecord,
+    ModelRecord,
+    NotFoundError,
+    ResultRecord,
+    WorkerRecord,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,9 +61,10 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 #: Model file suffixes accepted for upload (what ``lwdash.models.load_model_file`` reads).
 MODEL_SUFFIXES = (".onnx", ".pt2", ".pt", ".pth", ".ts", ".safetensors")
-DATASET_SUFFIXES = (".npz",)
+#: Evaluation-set suffixes accepted for upload: NumPy archives and zipped image folders.
+DATASET_SUFFIXES = (".npz", ".zip")
 _NAME_MAX_CHARS = 200
-_TABLES = ("models", "datasets", "jobs", "results", "workers")
+_TABLES = ("models", "datasets", "jobs", "results", "workers", "analyses")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -126,6 +134,17 @@ CREATE TABLE IF NOT EXISTS results (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_created ON results (created_at);
+CREATE TABLE IF NOT EXISTS analyses (
+    id TEXT PRIMARY KEY,
+    job_id TEXT,
+    kind TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    data_ref TEXT NOT NULL,
+    config TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS analyses_model ON analyses (model_id, created_at);
 CREATE TABLE IF NOT EXISTS workers (
     id TEXT PRIMARY KEY,
     pid INTEGER NOT NULL,
@@ -164,6 +183,11 @@ def _suffix(filename: str, accepted: Sequence[str], what: str) -> str:
         if name.endswith(suffix):
             return suffix
     raise ValueError(f"{what} {_clean_name(filename)!r} has an unsupported extension; accepted: {', '.join(accepted)}")
+
+
+def _scrub(text: str, tmp: Path, display: str) -> str:
+    """An engine message about a temp file, rewritten to name the user's file instead."""
+    return text.replace(str(tmp), display).replace(tmp.name, display)
 
 
 def _mib(n: int) -> str:
@@ -342,9 +366,11 @@ class SqliteStore:
     ) -> ModelRecord:
         """Validate an uploaded model and keep it under ``models/<sha256>.<ext>``.
 
-        The size limit is checked first; the bytes are written to a temp file inside the data
-        dir and read with :func:`lwdash.models.load_model_file`; only a file that loads is moved
-        into place (atomically). The same bytes imported twice return the existing record.
+        The size limit (``LWDASH_MAX_UPLOAD_MB``) is checked first; the bytes are written to a
+        temp file with a generated name inside the data dir and read with
+        :func:`lwdash.models.load_model_file`; only a file that loads is moved into place
+        (atomically). The same bytes imported twice return the existing record. The user's file
+        name is kept only as display metadata: it never names a file on disk.
 
         Args:
             filename: the uploaded file's name: only its (validated) extension is used on disk.
@@ -353,16 +379,15 @@ class SqliteStore:
             input_shape: per-sample input shape, for TorchScript files without ``arch``.
 
         Raises:
-            ModelLoadError: too large, unsupported extension, or the file does not load; no file is left behind.
+            ModelLoadError: too large, empty, unsupported extension, or the file does not load (the
+                message names the user's file, never the temp file); no file is left behind.
         """
-        from lwdash.models import MAX_UPLOAD_BYTES, load_model_file
+        from lwdash.models import load_model_file
         from lwdash.models.base import ModelLoadError
+        from lwdash.models.loading import check_upload_size
 
         display = _clean_name(filename)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise ModelLoadError(f"{display} is {_mib(len(data))}; the upload limit is {_mib(MAX_UPLOAD_BYTES)}")
-        if not data:
-            raise ModelLoadError(f"{display} is empty")
+        check_upload_size(len(data), display)
         try:
             suffix = _suffix(filename, MODEL_SUFFIXES, "model file")
         except ValueError as e:
@@ -374,37 +399,44 @@ class SqliteStore:
             return self._model_from_row(existing)
 
         tmp = self.tmp_dir / f"upload-{uuid.uuid4().hex}{suffix}"
+        final = self.models_dir / f"{sha}{suffix}"
         try:
             tmp.write_bytes(data)
             try:
-                loaded = load_model_file(tmp, arch=arch, input_shape=input_shape)
-            except ModelLoadError:
-                raise
-            except Exception as e:
-                raise ModelLoadError(f"{display} could not be read as a model: {type(e).__name__}: {e}") from e
-            final = self.models_dir / f"{sha}{suffix}"
+                loaded = load_model_file(tmp, arch=arch, input_shape=input_shape, display_name=display)
+            except ModelLoadError as e:
+                raise ModelLoadError(_scrub(str(e), tmp, display)) from e
+            except Exception as e:  # an engine error the loader did not expect: still the user's file's fault
+                raise ModelLoadError(
+                    f"{display} could not be read as a model: {type(e).__name__}: {_scrub(str(e), tmp, display)}"
+                ) from e
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
 
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO models (id, name, filename, source_format, arch, input_shape, num_classes,"
-                " path, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    model_id,
-                    display,
-                    display,
-                    loaded.source_format,
-                    loaded.arch,
-                    json.dumps(list(loaded.input_shape)),
-                    int(loaded.num_classes),
-                    str(final),
-                    len(data),
-                    sha,
-                    time.time(),
-                ),
-            )
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO models (id, name, filename, source_format, arch, input_shape, num_classes,"
+                    " path, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        model_id,
+                        display,
+                        display,
+                        loaded.source_format,
+                        loaded.arch,
+                        json.dumps(list(loaded.input_shape)),
+                        int(loaded.num_classes),
+                        str(final),
+                        len(data),
+                        sha,
+                        time.time(),
+                    ),
+                )
+        except BaseException:
+            if self._conn().execute("SELECT 1 FROM models WHERE id = ?", (model_id,)).fetchone() is None:
+                final.unlink(missing_ok=True)  # no record points at it: leave nothing behind
+            raise
         return self.get_model(model_id)
 
     def delete_model(self, model_id: str) -> None:
@@ -459,60 +491,101 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ data sets
 
-    def import_dataset(self, filename: str, data: bytes) -> DatasetRecord:
-        """Validate an uploaded ``.npz`` evaluation set and keep it under ``datasets/<sha256>.npz``.
+    def import_dataset(
+        self, filename: str, data: bytes, *, input_shape: tuple[int, ...] | None = None
+    ) -> DatasetRecord:
+        """Validate an uploaded evaluation set and keep it under ``datasets/<sha256>.npz``.
+
+        Accepted: an ``.npz`` (``x``, ``y``; kept as uploaded) or a zipped image folder
+        (``<class>/<image>.png|jpg``; decoded in memory, resized to ``input_shape``, kept as an
+        ``.npz`` of ``x`` in ``[0, 1]``, ``y`` and ``num_classes``). The size limit
+        (``LWDASH_MAX_UPLOAD_MB``) is checked first; nothing is extracted to disk and the user's
+        file name is kept only as display metadata.
+
+        Args:
+            filename: the uploaded file's name (display only; its extension picks the reader).
+            data: the file's bytes.
+            input_shape: the model's per-sample input ``(C, H, W)`` that an image folder is resized
+                to; ``None`` keeps the images' own (common) size. Ignored for ``.npz``.
 
         Raises:
-            DataError: too large, not ``.npz``, or rejected by :func:`lwdash.data.load_npz`; no file is left behind.
+            DataError: too large, empty, unsupported extension, or rejected by
+                :func:`lwdash.data.load_npz` / :func:`lwdash.data.imagefolder.read_image_folder`;
+                no file is left behind.
         """
+        import numpy as np
+
         from lwdash.data import DataError, load_npz
-        from lwdash.models import MAX_UPLOAD_BYTES
+        from lwdash.data.imagefolder import read_image_folder
+        from lwdash.data.npz import dataset_from_arrays
+        from lwdash.models.loading import max_upload_bytes
 
         display = _clean_name(filename)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise DataError(f"{display} is {_mib(len(data))}; the upload limit is {_mib(MAX_UPLOAD_BYTES)}")
+        limit = max_upload_bytes()
         if not data:
-            raise DataError(f"{display} is empty")
+            raise DataError(f"{display} is empty (0 bytes); accepted: {', '.join(DATASET_SUFFIXES)}")
+        if len(data) > limit:
+            raise DataError(
+                f"{display} is {_mib(len(data))} ({len(data):,} bytes); the upload limit is {_mib(limit)} "
+                f"({limit:,} bytes, set by LWDASH_MAX_UPLOAD_MB)"
+            )
         try:
             suffix = _suffix(filename, DATASET_SUFFIXES, "data file")
         except ValueError as e:
-            raise DataError(str(e)) from None
-        sha = hashlib.sha256(data).hexdigest()
+            raise DataError(
+                f"{e} (.npz with x and y, or .zip of class folders <class>/<image>.png|jpg)"
+            ) from None
+        key = data if suffix == ".npz" else data + b"\0image-folder" + json.dumps(input_shape).encode()
+        sha = hashlib.sha256(key).hexdigest()
         ds_id = f"dataset/{sha[:16]}"
         existing = self._conn().execute("SELECT * FROM datasets WHERE id = ?", (ds_id,)).fetchone()
         if existing is not None:
             return self._dataset_from_row(existing)
 
-        tmp = self.tmp_dir / f"upload-{uuid.uuid4().hex}{suffix}"
+        tmp = self.tmp_dir / f"upload-{uuid.uuid4().hex}.npz"
+        final = self.datasets_dir / f"{sha}.npz"
         try:
-            tmp.write_bytes(data)
             try:
-                ds = load_npz(tmp)
-            except DataError:
-                raise
+                if suffix == ".npz":
+                    tmp.write_bytes(data)
+                    ds = load_npz(tmp, display_name=display)
+                else:
+                    x, y, classes = read_image_folder(data, input_shape=input_shape, display_name=display)
+                    ds = dataset_from_arrays(x, y, name=display, shown=display, num_classes=len(classes))
+                    with tmp.open("wb") as fh:
+                        np.savez(fh, x=x, y=y, num_classes=np.int64(len(classes)))
+            except DataError as e:
+                raise DataError(_scrub(str(e), tmp, display)) from e
             except Exception as e:
-                raise DataError(f"{display} could not be read as an .npz data set: {type(e).__name__}: {e}") from e
-            final = self.datasets_dir / f"{sha}{suffix}"
+                raise DataError(
+                    f"{display} could not be read as a data set: {type(e).__name__}: {_scrub(str(e), tmp, display)}"
+                ) from e
+            stored_bytes = tmp.stat().st_size
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO datasets (id, name, filename, path, n, input_shape, num_classes, bytes, sha256,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    ds_id,
-                    display,
-                    display,
-                    str(final),
-                    len(ds.train) + len(ds.calib) + len(ds.test),
-                    json.dumps(list(ds.input_shape)),
-                    int(ds.num_classes),
-                    len(data),
-                    sha,
-                    time.time(),
-                ),
-            )
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO datasets (id, name, filename, path, n, input_shape, num_classes, bytes,"
+                    " sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        ds_id,
+                        display,
+                        display,
+                        str(final),
+                        len(ds.train) + len(ds.calib) + len(ds.test),
+                        json.dumps(list(ds.input_shape)),
+                        int(ds.num_classes),
+                        stored_bytes,
+                        sha,
+                        time.time(),
+                    ),
+                )
+        except BaseException:
+            if self._conn().execute("SELECT 1 FROM datasets WHERE id = ?", (ds_id,)).fetchone() is None:
+                final.unlink(missing_ok=True)
+            raise
         return self.get_dataset(ds_id)
 
     def list_datasets(self) -> list[DatasetRecord]:
@@ -565,7 +638,7 @@ class SqliteStore:
         except NotFoundError as e:
             raise DataError(str(e)) from None
         assert rec.path is not None
-        return load_npz(rec.path)
+        return load_npz(rec.path, name=rec.name, display_name=rec.filename or rec.name)
 
     @staticmethod
     def _dataset_from_row(r: sqlite3.Row) -> DatasetRecord:
@@ -772,11 +845,20 @@ class SqliteStore:
     def recover_stale(self, timeout_s: float) -> list[str]:
         """Fail running jobs whose heartbeat is older than ``timeout_s`` (their worker died).
 
+        A stale job whose result was already saved (its process died between saving and
+        :meth:`finish`) is marked done instead: its result exists, and failing it would invite a
+        retry that stores a second one.
+
         Returns:
             The ids of the jobs marked failed.
         """
         now = time.time()
         with self._write() as conn:
+            conn.execute(
+                "UPDATE jobs SET status = 'done', progress = 1, message = 'done', error = '', finished_at = ?"
+                " WHERE status = 'running' AND result_id IS NOT NULL AND COALESCE(heartbeat_at, started_at, queued_at) < ?",
+                (now, now - timeout_s),
+            )
             rows = conn.execute(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, message = 'failed',"
                 " error = 'worker stopped responding (no heartbeat for ' || CAST(CAST(? - COALESCE(heartbeat_at,"
@@ -955,40 +1037,54 @@ class SqliteStore:
             speedups
         ) + ["acc_delta"]
 
-        def ratio(a: float, b: float) -> float:
-            return float(a) / float(b) if b else math.nan
-
-        rows: list[dict[str, Any]] = []
-        for rec in self.list_results(with_weights=False):
-            b, c = rec.baseline.to_dict(), rec.compressed.to_dict()
-            row: dict[str, Any] = {
-                "id": rec.id,
-                "job_id": rec.job_id,
-                "model_id": rec.model_id,
-                "data_ref": rec.data_ref,
-                "technique": rec.technique,
-                "family": rec.family,
-                "label": rec.label,
-                "created_at": pd.Timestamp(rec.created_at, unit="s"),
-                "seed": rec.seed,
-                "threads": rec.threads,
-                "notes": " | ".join(rec.notes),
+        # One query for the columns the frame needs (never the weight summaries, the environment or
+        # any artifact file), then whole-column arithmetic: ~1,000 results take tens of ms.
+        rows = self._conn().execute(
+            "SELECT id, job_id, model_id, data_ref, technique, family, label, created_at, seed, threads, notes,"
+            " baseline, compressed, config FROM results ORDER BY created_at DESC, rowid DESC"
+        ).fetchall()
+        if not rows:
+            return pd.DataFrame(columns=list(dict.fromkeys(columns)))
+        head = pd.DataFrame(
+            {
+                "id": [r["id"] for r in rows],
+                "job_id": [r["job_id"] for r in rows],
+                "model_id": [r["model_id"] for r in rows],
+                "data_ref": [r["data_ref"] for r in rows],
+                "technique": [r["technique"] for r in rows],
+                "family": [r["family"] for r in rows],
+                "label": [r["label"] for r in rows],
+                "created_at": pd.to_datetime([float(r["created_at"]) for r in rows], unit="s"),
+                "seed": [int(r["seed"]) for r in rows],
+                "threads": [int(r["threads"]) for r in rows],
+                "notes": [" | ".join(json.loads(r["notes"])) for r in rows],
             }
-            row.update(c)
-            row.update({f"baseline_{k}": v for k, v in b.items()})
-            for col, m in ratio_pairs.items():
-                row[col] = ratio(c[m], b[m])
-            for col, m in speedups.items():
-                row[col] = ratio(b[m], c[m])
-            row["acc_delta"] = float(c["top1_acc"]) - float(b["top1_acc"])
-            for k, v in (rec.config.get("data") or {}).items():
-                row[f"cfg.{k}"] = v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
-            rows.append(row)
-        frame = pd.DataFrame(rows)
-        if frame.empty:
-            return pd.DataFrame(columns=columns)
-        extra = [c for c in frame.columns if c not in columns]
-        return frame[columns + extra]
+        )
+        comp = pd.DataFrame([json.loads(r["compressed"]) for r in rows]).reindex(columns=metric_names)
+        base = pd.DataFrame([json.loads(r["baseline"]) for r in rows]).reindex(columns=metric_names)
+        base.columns = [f"baseline_{m}" for m in metric_names]
+        derived: dict[str, Any] = {}
+        for col, m in ratio_pairs.items():
+            b = base[f"baseline_{m}"].astype(float)
+            derived[col] = comp[m].astype(float) / b.where(b != 0)
+        for col, m in speedups.items():
+            c = comp[m].astype(float)
+            derived[col] = base[f"baseline_{m}"].astype(float) / c.where(c != 0)
+        derived["acc_delta"] = comp["top1_acc"].astype(float) - base["baseline_top1_acc"].astype(float)
+        cfgs = []
+        for r in rows:
+            data = json.loads(r["config"]).get("data") or {}
+            cfgs.append({
+                f"cfg.{k}": v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
+                for k, v in data.items()
+            })
+        cfg_frame = pd.DataFrame(cfgs, index=head.index)
+        # Metrics.threads duplicates the result's own ``threads`` column: keep one.
+        comp = comp.drop(columns=[c for c in comp.columns if c in head.columns])
+        frame = pd.concat([head, comp, base, pd.DataFrame(derived), cfg_frame], axis=1)
+        ordered = list(dict.fromkeys(columns))
+        extra = [c for c in frame.columns if c not in ordered]
+        return frame[ordered + extra]
 
     @staticmethod
     def _result_from_row(r: sqlite3.Row) -> ResultRecord:
@@ -1017,6 +1113,53 @@ class SqliteStore:
             created_at=float(r["created_at"]),
             seed=int(r["seed"]),
             threads=int(r["threads"]),
+        )
+
+    # ------------------------------------------------------------------ analyses
+
+    def save_analysis(self, job_id: str | None, spec: JobSpec, payload: dict[str, Any]) -> str:
+        """Store an analysis job's JSON output (e.g. a sensitivity scan); returns its id."""
+        analysis_id = uuid.uuid4().hex
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO analyses (id, job_id, kind, model_id, data_ref, config, payload, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (analysis_id, job_id, spec.kind, spec.model_id, spec.data_ref, _dumps(spec.technique),
+                 _dumps(payload), time.time()),
+            )
+        return analysis_id
+
+    def get_analysis(self, analysis_id: str) -> AnalysisRecord:
+        """One stored analysis.
+
+        Raises:
+            NotFoundError: no such analysis.
+        """
+        row = self._conn().execute("SELECT * FROM analyses WHERE id = ?", (analysis_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no analysis {analysis_id!r}")
+        return self._analysis_from_row(row)
+
+    def list_analyses(self, model_id: str | None = None, kind: str | None = None) -> list[AnalysisRecord]:
+        """Stored analyses, newest first, optionally of one model and / or one kind."""
+        where, params = [], []
+        if model_id is not None:
+            where.append("model_id = ?")
+            params.append(model_id)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._conn().execute(
+            f"SELECT * FROM analyses {clause} ORDER BY created_at DESC, rowid DESC", params
+        ).fetchall()
+        return [self._analysis_from_row(r) for r in rows]
+
+    @staticmethod
+    def _analysis_from_row(r: sqlite3.Row) -> AnalysisRecord:
+        return AnalysisRecord(
+            id=r["id"], job_id=r["job_id"], kind=r["kind"], model_id=r["model_id"], data_ref=r["data_ref"],
+            config=json.loads(r["config"]), payload=json.loads(r["payload"]), created_at=float(r["created_at"]),
         )
 
     # ------------------------------------------------------------------ workers

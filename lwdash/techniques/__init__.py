@@ -4,6 +4,7 @@ from __future__ import annotations
 from lwdash.techniques import (  # noqa: F401  (importing a family registers its techniques)
     distillation,
     low_rank,
+    pipeline,
     precision,
     pruning,
     quantization,
@@ -12,6 +13,7 @@ from lwdash.techniques import (  # noqa: F401  (importing a family registers its
 from lwdash.techniques.base import (
     CompressedModel,
     FieldSpec,
+    PipelineStep,
     RunContext,
     Technique,
     TechniqueConfig,
@@ -20,6 +22,7 @@ from lwdash.techniques.base import (
     config_to_dict,
     form_spec,
     get_technique,
+    jsonable,
     knob,
     list_techniques,
     register,
@@ -28,6 +31,7 @@ from lwdash.techniques.base import (
 __all__ = [
     "CompressedModel",
     "FieldSpec",
+    "PipelineStep",
     "RunContext",
     "Technique",
     "TechniqueConfig",
@@ -36,6 +40,7 @@ __all__ = [
     "config_to_dict",
     "form_spec",
     "get_technique",
+    "jsonable",
     "knob",
     "list_techniques",
     "register",

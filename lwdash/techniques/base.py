@@ -25,6 +25,7 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "CompressedModel",
     "FieldSpec",
+    "PipelineStep",
     "RunContext",
     "Technique",
     "TechniqueConfig",
@@ -32,6 +33,7 @@ __all__ = [
     "config_to_dict",
     "form_spec",
     "get_technique",
+    "jsonable",
     "knob",
     "list_techniques",
     "register",
@@ -94,12 +96,57 @@ def knob(
 
 
 @dataclass(frozen=True)
+class PipelineStep:
+    """One step of a pipeline: a registered technique key and its (validated) config.
+
+    Its dict form is flat: ``{"technique": "structured_pruning", "ratio": 0.5}``; knobs left out
+    take their defaults.
+    """
+
+    technique: str
+    config: TechniqueConfig
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.technique, str) or not self.technique:
+            raise ValueError(f"a pipeline step needs a technique key, got {self.technique!r}")
+        if not isinstance(self.config, TechniqueConfig):
+            raise ValueError(f"pipeline step {self.technique!r}: config must be a TechniqueConfig, got {self.config!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat, JSON-safe form ``{"technique": key, **knobs}``."""
+        return {"technique": self.technique, **config_to_dict(self.technique, self.config)["data"]}
+
+    @classmethod
+    def from_dict(cls, d: Any, *, position: int | None = None) -> PipelineStep:
+        """Parse ``{"technique": key, **knobs}``; unknown keys and bad values raise ``ValueError``."""
+        where = f"step {position}" if position is not None else "pipeline step"
+        if isinstance(d, PipelineStep):
+            return d
+        if not isinstance(d, dict):
+            raise ValueError(f'{where}: expected an object like {{"technique": "int8_static"}}, got {d!r}')
+        data = dict(d)
+        key = data.pop("technique", None)
+        if not isinstance(key, str):
+            raise ValueError(f'{where}: needs a "technique" key naming a registered technique, got {d!r}')
+        try:
+            tech = get_technique(key)
+        except KeyError as e:
+            raise ValueError(f"{where}: {e.args[0]}") from None
+        try:
+            _, cfg = config_from_dict({"type": key, "data": data})
+        except ValueError as e:
+            raise ValueError(f"{where} ({key}): {e}") from None
+        assert isinstance(cfg, tech.config_type)
+        return cls(key, cfg)
+
+
+@dataclass(frozen=True)
 class FieldSpec:
     """How one config field is shown and bounded; pure data, rendered by ``lwdash.ui.forms``."""
 
     name: str
     label: str
-    widget: Literal["slider", "number", "int", "toggle", "select", "text"]
+    widget: Literal["slider", "number", "int", "toggle", "select", "text", "steps"]
     default: Any
     help: str
     options: tuple[Any, ...] = ()
@@ -125,6 +172,8 @@ def _widget_for(tp: Any) -> tuple[str, tuple[Any, ...]]:
         return "slider", ()
     if tp is str:
         return "text", ()
+    if origin is tuple and typing.get_args(tp)[:1] == (PipelineStep,):
+        return "steps", ()
     raise TypeError(f"unsupported knob type {tp!r}")
 
 
@@ -265,11 +314,18 @@ def config_to_dict(key: str, cfg: TechniqueConfig) -> dict[str, Any]:
     return {"type": key, "version": CONFIG_FORMAT_VERSION, "data": data}
 
 
+def jsonable(v: Any) -> Any:
+    """A knob value in its JSON form (enums by value, tuples as lists, pipeline steps as flat dicts)."""
+    return _jsonable(v)
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, enum.Enum):
         return v.value
+    if isinstance(v, PipelineStep):
+        return v.to_dict()
     if isinstance(v, tuple):
-        return list(v)
+        return [_jsonable(x) for x in v]
     return v
 
 
@@ -304,6 +360,8 @@ def build_config(cfg_type: type[C], values: dict[str, Any]) -> C:
 
 def _coerce(name: str, tp: Any, v: Any) -> Any:
     origin = typing.get_origin(tp)
+    if origin is tuple and typing.get_args(tp)[:1] == (PipelineStep,):
+        return _coerce_steps(name, v)
     try:
         if origin is Literal:
             choices = typing.get_args(tp)
@@ -334,6 +392,26 @@ def _coerce(name: str, tp: Any, v: Any) -> Any:
             raise
         raise ValueError(f"{name}: cannot read {v!r} as {getattr(tp, '__name__', tp)}") from e
     return v
+
+
+def _coerce_steps(name: str, v: Any) -> tuple[PipelineStep, ...]:
+    """Steps from a JSON string, a list of flat step dicts, or ``PipelineStep`` objects."""
+    if isinstance(v, str):
+        import json
+
+        try:
+            v = json.loads(v)
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f'{name}: not valid JSON ({e.msg}); expected a list like '
+                '[{"technique": "structured_pruning", "ratio": 0.5}, {"technique": "int8_static"}]'
+            ) from None
+    if not isinstance(v, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of steps, got {type(v).__name__}")
+    try:
+        return tuple(PipelineStep.from_dict(item, position=i) for i, item in enumerate(v, 1))
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
 
 
 def _check_fields(cfg: TechniqueConfig) -> None:

@@ -1,10 +1,16 @@
 """Forms generated from technique configs (``lwdash.techniques.form_spec``), rendered inside ``st.form``.
 
-A sweepable knob is a text input taking several comma-separated values; the form returns one
-config per combination (a grid), each of which becomes its own job.
+A sweepable numeric knob is a text input taking several comma-separated values, and a choice
+knob (a mode) is a multiselect; the form returns one config per combination (a grid over one or
+two knobs, e.g. ratios x modes), each of which becomes its own job.
+
+A pipeline (a config with a ``steps`` field) gets a step builder instead: a number of steps,
+each a technique select plus that technique's own generated fields. It is drawn outside
+``st.form`` so that picking a step's technique redraws that step's fields at once.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -12,9 +18,26 @@ from typing import Any
 
 import streamlit as st
 
-from lwdash.techniques import FieldSpec, Technique, TechniqueConfig, build_config, form_spec
+from lwdash.techniques import (
+    FieldSpec,
+    PipelineStep,
+    Technique,
+    TechniqueConfig,
+    build_config,
+    form_spec,
+    list_techniques,
+)
 
-__all__ = ["MAX_CONFIGS", "expand_configs", "field_key", "parse_values", "technique_form"]
+__all__ = [
+    "MAX_CONFIGS",
+    "expand_configs",
+    "expand_pipelines",
+    "field_key",
+    "parse_values",
+    "pipeline_form",
+    "step_key",
+    "technique_form",
+]
 
 #: The most jobs one submit may queue (a grid grows fast: 3 knobs x 5 values = 125).
 MAX_CONFIGS = 64
@@ -23,6 +46,14 @@ MAX_CONFIGS = 64
 def field_key(key_prefix: str, technique_key: str, field: str) -> str:
     """The widget key of one form field, e.g. ``"compress.magnitude_pruning.amount"``."""
     return f"{key_prefix}.{technique_key}.{field}"
+
+
+def step_key(key_prefix: str, index: int, field: str) -> str:
+    """The widget key of a pipeline step's field (``index`` from 1), e.g. ``"compress.pipeline.2.epochs"``.
+
+    ``field`` is ``"technique"`` for the step's technique select, else ``"<technique>.<knob>"``.
+    """
+    return f"{key_prefix}.pipeline.{index}.{field}"
 
 
 def parse_values(text: str, label: str) -> list[str]:
@@ -120,8 +151,11 @@ def _widget(spec: FieldSpec, key: str) -> Any:
         return st.toggle(spec.label, value=bool(spec.default), key=key, help=helptext)
     if spec.widget == "select":
         options = list(spec.options)
-        index = options.index(spec.default) if spec.default in options else 0
-        return st.selectbox(spec.label, options, index=index, key=key, help=helptext)
+        default = [spec.default] if spec.default in options else options[:1]
+        return st.multiselect(
+            spec.label, options, default=default, key=key,
+            help=helptext + " Pick several to queue one job per choice (a sweep).",
+        )
     if spec.widget == "int":
         step_i = int(spec.step or 1)
         lo, hi = _bounds(spec, step_i)
@@ -146,11 +180,37 @@ def _widget(spec: FieldSpec, key: str) -> Any:
     return st.text_input(spec.label, value=str(spec.default), key=key, help=helptext)
 
 
+def _split_values(specs: Sequence[FieldSpec], raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Separate single values from swept ones (several comma-separated numbers or several choices).
+
+    Raises:
+        ValueError: a sweepable field or a choice was left empty.
+    """
+    fixed: dict[str, Any] = {}
+    sweeps: dict[str, list[Any]] = {}
+    for s in specs:
+        value = raw[s.name]
+        if s.widget == "select":
+            values = list(value or [])
+            if not values:
+                raise ValueError(f"{s.label}: pick at least one of {', '.join(map(str, s.options))}")
+        elif s.sweepable:
+            values = parse_values(value, s.label)
+        else:
+            fixed[s.name] = value
+            continue
+        if len(values) == 1:
+            fixed[s.name] = values[0]
+        else:
+            sweeps[s.name] = values
+    return fixed, sweeps
+
+
 def technique_form(technique: Technique, key_prefix: str, *, submit_label: str = "Queue jobs") -> list[TechniqueConfig] | None:
     """Render ``technique``'s knobs in a form and build its configs on submit.
 
     Args:
-        technique: a registered technique.
+        technique: a registered technique (a pipeline gets :func:`pipeline_form`).
         key_prefix: page namespace; fields are keyed ``"<prefix>.<technique>.<field>"`` and the
             submit button ``"<prefix>.submit"``.
         submit_label: the submit button's text.
@@ -160,24 +220,112 @@ def technique_form(technique: Technique, key_prefix: str, *, submit_label: str =
         empty list when a value was rejected (the reason is shown with ``st.error``).
     """
     specs = form_spec(technique.config_type)
+    if any(s.widget == "steps" for s in specs):
+        return pipeline_form(technique, key_prefix, submit_label=submit_label)
     with st.form(key=f"{key_prefix}.form.{technique.key}"):
         raw = {s.name: _widget(s, field_key(key_prefix, technique.key, s.name)) for s in specs}
         submitted = st.form_submit_button(submit_label, type="primary", key=f"{key_prefix}.submit")
     if not submitted:
         return None
-    fixed: dict[str, Any] = {}
-    sweeps: dict[str, list[str]] = {}
     try:
-        for s in specs:
-            if s.sweepable:
-                values = parse_values(raw[s.name], s.label)
-                if len(values) == 1:
-                    fixed[s.name] = values[0]
-                else:
-                    sweeps[s.name] = values
-            else:
-                fixed[s.name] = raw[s.name]
+        fixed, sweeps = _split_values(specs, raw)
         return expand_configs(technique.config_type, fixed, sweeps)
+    except ValueError as e:
+        st.error(f"{technique.title}: {e}")
+        return []
+
+
+def expand_pipelines(
+    cfg_type: type[TechniqueConfig],
+    step_choices: Sequence[tuple[str, Sequence[TechniqueConfig]]],
+    *,
+    max_configs: int = MAX_CONFIGS,
+) -> list[TechniqueConfig]:
+    """One pipeline config per combination of the steps' swept configs (grid order).
+
+    Args:
+        cfg_type: the pipeline's config class (its ``steps`` field takes the steps).
+        step_choices: per step, its technique key and the configs its fields expand to.
+        max_configs: refuse grids larger than this.
+
+    Raises:
+        ValueError: the grid is too large or the pipeline rejects the steps (the message says why).
+    """
+    total = math.prod(len(c) for _, c in step_choices) if step_choices else 0
+    if total > max_configs:
+        raise ValueError(f"the steps' swept values make {total} pipelines; at most {max_configs} can be queued at once")
+    configs: list[TechniqueConfig] = []
+    for combo in itertools.product(*(c for _, c in step_choices)):
+        steps = tuple(PipelineStep(key, cfg) for (key, _), cfg in zip(step_choices, combo, strict=True))
+        cfg = build_config(cfg_type, {"steps": steps})
+        if cfg not in configs:
+            configs.append(cfg)
+    return configs
+
+
+def _step_defaults(cfg_type: type[TechniqueConfig], index: int) -> tuple[str, TechniqueConfig | None]:
+    """The default technique of step ``index`` (from 1) and its default config, from the pipeline's default."""
+    default = cfg_type()
+    steps: tuple[PipelineStep, ...] = getattr(default, "steps", ())
+    if index <= len(steps):
+        return steps[index - 1].technique, steps[index - 1].config
+    return "fine_tune", None
+
+
+def pipeline_form(technique: Technique, key_prefix: str, *, submit_label: str = "Queue jobs") -> list[TechniqueConfig] | None:
+    """Build a pipeline step by step: a number of steps, each a technique select and its generated fields.
+
+    Numeric knobs of a step take several comma-separated values and choices take several
+    options, as in :func:`technique_form`: the pipeline is queued once per combination.
+
+    Args:
+        technique: the registered pipeline technique.
+        key_prefix: page namespace; the step count is ``"<prefix>.pipeline.count"``, step fields
+            are keyed by :func:`step_key`, the button ``"<prefix>.submit"``.
+        submit_label: the button's text.
+
+    Returns:
+        ``None`` until the button is pressed; then the pipeline configs, or an empty list when a
+        step was rejected (the reason is shown with ``st.error``).
+    """
+    from lwdash.techniques.pipeline import LAST_ONLY_FAMILIES, MAX_STEPS
+
+    cfg_type = technique.config_type
+    choices = [t for t in list_techniques() if not any(s.widget == "steps" for s in form_spec(t.config_type))]
+    by_key = {t.key: t for t in choices}
+    keys = sorted(by_key, key=lambda k: (by_key[k].family in LAST_ONLY_FAMILIES, by_key[k].family, k))
+    default_count = len(getattr(cfg_type(), "steps", ())) or 1
+    count = int(st.number_input(
+        "Number of steps", min_value=1, max_value=MAX_STEPS, value=min(default_count, MAX_STEPS), step=1,
+        key=f"{key_prefix}.pipeline.count",
+        help="Steps run in order, each on the previous step's model; quantization steps only last.",
+    ))
+    raw_steps: list[tuple[Technique, list[FieldSpec], dict[str, Any]]] = []
+    for i in range(1, count + 1):
+        default_key, default_cfg = _step_defaults(cfg_type, i)
+        with st.container(border=True):
+            key = st.selectbox(
+                f"Step {i}", keys, index=keys.index(default_key) if default_key in keys else 0,
+                key=step_key(key_prefix, i, "technique"),
+                format_func=lambda k: f"{by_key[k].family} · {by_key[k].title}",
+            )
+            tech = by_key[key]
+            specs = form_spec(tech.config_type)
+            if default_cfg is not None and type(default_cfg) is tech.config_type:
+                specs = [dataclasses.replace(s, default=getattr(default_cfg, s.name)) for s in specs]
+            raw = {s.name: _widget(s, step_key(key_prefix, i, f"{key}.{s.name}")) for s in specs}
+            raw_steps.append((tech, specs, raw))
+    if not st.button(submit_label, type="primary", key=f"{key_prefix}.submit"):
+        return None
+    try:
+        step_choices: list[tuple[str, list[TechniqueConfig]]] = []
+        for i, (tech, specs, raw) in enumerate(raw_steps, 1):
+            try:
+                fixed, sweeps = _split_values(specs, raw)
+                step_choices.append((tech.key, expand_configs(tech.config_type, fixed, sweeps)))
+            except ValueError as e:
+                raise ValueError(f"step {i} ({tech.title}): {e}") from None
+        return expand_pipelines(cfg_type, step_choices)
     except ValueError as e:
         st.error(f"{technique.title}: {e}")
         return []

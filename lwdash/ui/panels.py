@@ -31,6 +31,7 @@ from lwdash.ui.resources import data_dir, get_store, model_names
 __all__ = [
     "JOB_REFRESH_S",
     "comparison_view",
+    "config_table",
     "dataset_upload",
     "headline_metrics",
     "job_panel",
@@ -50,6 +51,7 @@ __all__ = [
     "results_table",
     "select_result",
     "size_metric_choice",
+    "steps_table",
     "submitted_jobs",
     "worker_status",
 ]
@@ -120,7 +122,7 @@ def model_upload(store: SqliteStore) -> None:
 
     exts = [s.lstrip(".") for s in MODEL_SUFFIXES]
     up = st.file_uploader(
-        "Upload a model", type=exts, key=state.MODELS_UPLOAD,
+        "Upload a model", type=exts, key=state.MODELS_UPLOAD, max_upload_size=_upload_limit_mb(),
         help="ONNX (.onnx), torch.export programs (.pt2), TorchScript (.pt/.ts), or a state dict "
         "(.pt/.pth/.safetensors) of an architecture chosen below. Full pickled modules are refused.",
     )
@@ -152,25 +154,50 @@ def model_upload(store: SqliteStore) -> None:
         st.success(f"Imported {up.name} as `{outcome[2]}`.")
 
 
+def _upload_limit_mb() -> int:
+    """The upload limit for the browser's own check, in whole MiB (``LWDASH_MAX_UPLOAD_MB``)."""
+    from lwdash.models.loading import max_upload_bytes
+
+    return max(1, math.ceil(max_upload_bytes() / 2**20))
+
+
+def _selected_input_shape(store: SqliteStore) -> tuple[int, ...] | None:
+    model_id = state.get(state.SELECTED_MODEL)
+    if not model_id:
+        return None
+    try:
+        return tuple(store.get_model(model_id).input_shape)
+    except (NotFoundError, ModelLoadError):
+        return None
+
+
 def dataset_upload(store: SqliteStore) -> None:
-    """Upload an ``.npz`` evaluation set (``x`` and ``y``); errors are shown, never raised."""
+    """Upload an ``.npz`` (``x``, ``y``) or a zipped image folder; errors are shown, never raised.
+
+    Image folders are resized to the selected model's input shape.
+    """
+    target = _selected_input_shape(store)
+    fit = f" Images are resized to the selected model's input {_shape(target)}." if target else ""
     up = st.file_uploader(
-        "Upload an evaluation set (.npz)", type=["npz"], key=state.MODELS_DATA_UPLOAD,
-        help="An .npz with x (N, ...) numeric inputs and y (N,) integer class ids; split 60/20/20 "
-        "into train / calibration / test.",
+        "Upload an evaluation set (.npz or a zipped image folder)", type=["npz", "zip"], key=state.MODELS_DATA_UPLOAD,
+        max_upload_size=_upload_limit_mb(),
+        help="Accepted: an .npz with x (N, ...) numeric inputs and y (N,) integer class ids, or a .zip of class "
+        "folders (<class>/<image>.png or .jpg, grayscale or RGB; pixels scaled to [0, 1])." + fit
+        + " Split 60/20/20 into train / calibration / test.",
     )
     if up is None:
         return
+    outcome_key = (up.file_id, target)
     outcome = state.get(state.MODELS_DATA_OUTCOME)
-    if outcome is None or outcome[0] != up.file_id:
+    if outcome is None or outcome[0] != outcome_key:
         try:
-            rec = store.import_dataset(up.name, up.getvalue())
+            rec = store.import_dataset(up.name, up.getvalue(), input_shape=target)
         except DataError as e:
-            outcome = (up.file_id, "error", str(e))
+            outcome = (outcome_key, "error", str(e))
         except Exception as e:
-            outcome = (up.file_id, "error", f"{up.name} could not be imported: {type(e).__name__}: {e}")
+            outcome = (outcome_key, "error", f"{up.name} could not be imported: {type(e).__name__}: {e}")
         else:
-            outcome = (up.file_id, "ok", f"{rec.id}: {rec.samples_count} samples, input {_shape(rec.input_shape)}, "
+            outcome = (outcome_key, "ok", f"{rec.id}: {rec.samples_count} samples, input {_shape(rec.input_shape)}, "
                        f"{rec.num_classes} classes")
             state.put(state.SELECTED_DATA, rec.id)
         state.put(state.MODELS_DATA_OUTCOME, outcome)
@@ -387,6 +414,8 @@ def _job_row(job: JobRecord) -> None:
         elif job.status is JobStatus.CANCELLED:
             head.caption(job.message or "cancelled")
             buttons.button("Retry", key=f"{state.JOBS_PREFIX}.retry.{job.id}", on_click=_retry, args=(job.id,))
+        elif job.result_id and job.spec.kind == "sensitivity":
+            head.caption(f"Scan `{job.result_id[:8]}`: see its curves on the Layers page.")
         elif job.result_id:
             head.caption(f"Result `{job.result_id[:8]}`: see it on the Compare page.")
 
@@ -585,8 +614,9 @@ def _artifact(store: SqliteStore, paths: dict[str, Path], artifact_dir: Path, na
 
 
 def _downloads(store: SqliteStore, rec: Any) -> None:
-    names = {"model.onnx": "ONNX model", "model.pt2": "PyTorch program (.pt2)", "model_card.md": "Model card"}
-    cols = st.columns(len(names))
+    names = {"model.onnx": "ONNX model", "model.pt2": "PyTorch program (.pt2)", "model_card.md": "Model card",
+             "model_card.json": "model card (JSON)", "result.json": "result.json"}
+    cols = [*st.columns(3), *st.columns(3)][: len(names)]  # two rows: the labels stay whole
     for col, (name, title) in zip(cols, names.items(), strict=True):
         path = _artifact(store, rec.artifacts, rec.artifact_dir, name)
         if path is None:
@@ -595,7 +625,8 @@ def _downloads(store: SqliteStore, rec: Any) -> None:
         col.download_button(
             f"Download {title}", data=path.read_bytes, file_name=f"{_safe_name(rec.label)}-{name}",
             key=f"{state.COMPARE_DOWNLOAD}.{name}", icon=":material/download:", on_click="ignore",
-            mime="text/markdown" if name.endswith(".md") else "application/octet-stream",
+            mime="text/markdown" if name.endswith(".md") else "application/json" if name.endswith(".json")
+            else "application/octet-stream",
         )
 
 
@@ -618,10 +649,19 @@ def result_detail(store: SqliteStore, result_id: str) -> None:
         st.warning(note, icon=":material/flag:")
     table = comparison_view(metrics_comparison(rec.baseline, rec.compressed))
     st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)
-    if rec.steps:
-        with st.expander(f"Pipeline steps ({len(rec.steps)})"):
-            st.dataframe(pd.DataFrame(list(rec.steps)), hide_index=True)
+    config_col, steps_col = st.columns([1, 2])
+    with config_col:
+        st.markdown("**Configuration**")
+        st.dataframe(config_table(rec.config), hide_index=True, width="stretch")
+    with steps_col:
+        st.markdown(f"**Steps** ({len(rec.steps)})" if rec.steps else "**Steps**")
+        if rec.steps:
+            st.dataframe(steps_table(rec.steps), hide_index=True, width="stretch")
+        else:
+            st.caption("A single-step technique: its metrics are the table above.")
     _histogram(rec)
+    st.page_link("pages/layers.py", label="Per-layer views of this result: sparsity, MAC share, weight error, "
+                 "sensitivity scan", icon=":material/stacked_bar_chart:")
     _downloads(store, rec)
     with st.expander("Environment the numbers were measured in"):
         st.json(rec.environment, expanded=False)
@@ -644,6 +684,37 @@ def _histogram(rec: Any) -> None:
     if info.note:
         st.caption(info.note)
 
+
+
+def config_table(config: dict[str, Any]) -> pd.DataFrame:
+    """A technique config (its dict form) as ``knob`` / ``value`` rows, pipeline steps spelled out."""
+    rows = [{"knob": "technique", "value": f"{config.get('type', '?')} (config v{config.get('version', '?')})"}]
+    for k, v in (config.get("data") or {}).items():
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            for i, step in enumerate(v, 1):
+                knobs = ", ".join(f"{a}={b}" for a, b in (step.get("data") or step).items() if a != "type")
+                rows.append({"knob": f"{k}[{i}]", "value": f"{step.get('technique', step.get('type', ''))} {knobs}"})
+        else:
+            rows.append({"knob": k, "value": str(v)})
+    return pd.DataFrame(rows, columns=["knob", "value"])
+
+
+def steps_table(steps: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Pipeline / technique steps, one row each, accuracies shown in % and counts with separators."""
+    rows = []
+    for step in steps:
+        row = {}
+        for k, v in step.items():
+            if isinstance(v, float) and ("acc" in k or k == "agreement") and 0.0 <= v <= 1.0:
+                row[f"{k} (%)"] = f"{100 * v:.2f}"
+            elif isinstance(v, int) and not isinstance(v, bool):
+                row[k] = f"{v:,}"
+            elif isinstance(v, float):
+                row[k] = f"{v:.4g}"
+            else:
+                row[k] = str(v)
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
 
 
 def headline_metrics(baseline: Metrics, compressed: Metrics) -> None:

@@ -12,24 +12,43 @@ from typing import Any
 import streamlit as st
 
 __all__ = [
+    "COMPARE_3D_CHART",
     "COMPARE_CSV",
+    "COMPARE_DATES",
     "COMPARE_DETAIL_CHART",
     "COMPARE_DETAIL_LAYER",
     "COMPARE_DETAIL_LOG",
     "COMPARE_DOWNLOAD",
+    "COMPARE_FAMILIES",
     "COMPARE_LAT_BATCH",
     "COMPARE_LAT_CHART",
     "COMPARE_LAT_RUNTIME",
     "COMPARE_MODELS",
     "COMPARE_PICK",
+    "COMPARE_PNG",
     "COMPARE_RATIO",
+    "COMPARE_REPORT",
+    "COMPARE_SIDE",
+    "COMPARE_SIDE_LAYER",
+    "COMPARE_SIDE_LOG",
     "COMPARE_SIZE_CHART",
     "COMPARE_SIZE_METRIC",
+    "COMPARE_STATUSES",
     "COMPRESS_DATA",
     "COMPRESS_MODEL",
     "COMPRESS_PREFIX",
     "COMPRESS_TECHNIQUE",
     "JOBS_PREFIX",
+    "LAYERS_DATA",
+    "LAYERS_HIST_LAYER",
+    "LAYERS_HIST_LOG",
+    "LAYERS_LAUNCH",
+    "LAYERS_LEVELS",
+    "LAYERS_MODE",
+    "LAYERS_MODEL",
+    "LAYERS_PICK",
+    "LAYERS_SCAN",
+    "LAYERS_SCAN_JOB",
     "MODELS_ARCH",
     "MODELS_DATA_OUTCOME",
     "MODELS_DATA_UPLOAD",
@@ -81,6 +100,27 @@ COMPARE_DETAIL_LOG = "compare.detail_log"  # toggle: log-scale histogram
 COMPARE_DETAIL_CHART = "compare.detail_chart"  # plotly chart: the weight histogram
 COMPARE_DOWNLOAD = "compare.download"  # download buttons: "compare.download.<artifact name>"
 COMPARE_CSV = "compare.csv"  # download button: every shown result as CSV
+COMPARE_FAMILIES = "compare.families"  # multiselect: technique family filter
+COMPARE_STATUSES = "compare.statuses"  # multiselect: job status filter (done = points; others listed)
+COMPARE_DATES = "compare.dates"  # date_input: (from, to) finished-date filter
+COMPARE_3D_CHART = "compare.chart_3d"  # plotly chart: the 3-D accuracy / size / latency view
+COMPARE_REPORT = "compare.report"  # download button: the self-contained HTML report
+COMPARE_PNG = "compare.png"  # download button: the charts as PNG (zip)
+COMPARE_SIDE = "compare.side"  # multiselect: 2-4 results side by side
+COMPARE_SIDE_LAYER = "compare.side_layer"  # selectbox: layer of the side-by-side histogram overlay
+COMPARE_SIDE_LOG = "compare.side_log"  # toggle: log scale of that overlay
+
+# -- Layers page widgets ------------------------------------------------------------------
+LAYERS_PICK = "layers.pick"  # selectbox: result id (shares SELECTED_RESULT)
+LAYERS_HIST_LAYER = "layers.hist_layer"  # selectbox: histogram layer
+LAYERS_HIST_LOG = "layers.hist_log"  # toggle: log-scale histogram
+LAYERS_MODEL = "layers.model"  # selectbox: model to scan
+LAYERS_DATA = "layers.data"  # selectbox: evaluation data of the scan
+LAYERS_MODE = "layers.mode"  # radio: prune / quantize
+LAYERS_LEVELS = "layers.levels"  # text_input: scan levels, comma-separated
+LAYERS_LAUNCH = "layers.launch"  # button: queue the sensitivity scan
+LAYERS_SCAN = "layers.scan"  # selectbox: a finished scan (analysis id)
+LAYERS_SCAN_JOB = "layers.scan_job"  # str: the last queued scan's job id
 
 
 def get(key: str, default: Any = None) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,10 @@ def test_pick_sample_queue_job_see_point_and_download(page, app_server, tmp_path
     _wait_idle(page)
     _shot(page, "1-models")
 
+    db = data_dir / "lwdash.sqlite3"
+    with sqlite3.connect(db) as con:  # other browser tests may share this app and its store
+        jobs_before = {r[0] for r in con.execute("SELECT id FROM jobs")}
+
     # 2. Compress: the picked model is preselected; magnitude pruning at two ratios queues two jobs.
     _nav(page, "Compress")
     page.get_by_role("heading", name="Compress").wait_for()
@@ -90,15 +95,21 @@ def test_pick_sample_queue_job_see_point_and_download(page, app_server, tmp_path
     # 3. Jobs: both finish in the background worker, shown live without a page reload.
     _nav(page, "Jobs")
     page.get_by_role("heading", name="Jobs").wait_for()
-    with sqlite3.connect(data_dir / "lwdash.sqlite3") as con:
-        assert con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 2
-    page.wait_for_function(
-        "() => (document.body.innerText.match(/\\bdone\\b/gi) || []).length >= 2", timeout=JOB_TIMEOUT_MS
-    )
-    _shot(page, "4-jobs-done")
-    with sqlite3.connect(data_dir / "lwdash.sqlite3") as con:
-        statuses = [r[0] for r in con.execute("SELECT status FROM jobs")]
+    with sqlite3.connect(db) as con:
+        mine = [r[0] for r in con.execute("SELECT id FROM jobs") if r[0] not in jobs_before]
+    assert len(mine) == 2
+    marks = ",".join("?" * len(mine))
+    deadline = time.monotonic() + JOB_TIMEOUT_MS / 1000
+    while True:
+        with sqlite3.connect(db) as con:
+            statuses = [r[0] for r in con.execute(f"SELECT status FROM jobs WHERE id IN ({marks})", mine)]
+        if all(st in ("done", "failed", "cancelled") for st in statuses) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert statuses == ["done", "done"], statuses
+    for job_id in mine:  # the live panel shows them done without a reload
+        page.get_by_text(re.compile(rf"· done ·.*job {job_id[:8]}")).first.wait_for()
+    _shot(page, "4-jobs-done")
 
     # 4. Compare: the two points sit on the accuracy-vs-size chart beside the baseline.
     _nav(page, "Compare")
@@ -111,12 +122,12 @@ def test_pick_sample_queue_job_see_point_and_download(page, app_server, tmp_path
     _shot(page, "5-compare")
 
     # 5. The detail of the 80 % result, its histogram, and the ONNX download.
-    with sqlite3.connect(data_dir / "lwdash.sqlite3") as con:
-        rows = con.execute("SELECT id, label, compressed FROM results").fetchall()
+    with sqlite3.connect(db) as con:
+        rows = con.execute(f"SELECT id, label, compressed FROM results WHERE job_id IN ({marks})", mine).fetchall()
     assert len(rows) == 2
-    rid, label, compressed_json = next(r for r in rows if "0.8" in r[1])
+    rid, _label, compressed_json = next(r for r in rows if "amount=0.8" in r[1])
     shown_acc = json.loads(compressed_json)["top1_acc"]
-    _choose(page, "Result", label, exact=False)
+    _choose(page, "Result", rid[:8], exact=False)
     page.get_by_text("Weights of").wait_for()
     _shot(page, "6-result-detail")
     assert f"{100 * shown_acc:.2f}" in page.locator('[data-testid="stMain"]').inner_text()

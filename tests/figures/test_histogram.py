@@ -67,12 +67,52 @@ def test_unknown_layer_lists_the_known_ones(summaries) -> None:  # type: ignore[
     assert layer_names(base) == ["fc1", "fc2"]
 
 
-def test_figure_overlays_two_bar_traces_and_states_zeros(summaries) -> None:  # type: ignore[no-untyped-def]
+def test_figure_overlays_two_bar_traces_and_shows_zeros_apart(summaries) -> None:  # type: ignore[no-untyped-def]
     base, comp = summaries
     info = histogram_info(base, comp, "fc1")
     fig = plot_weight_histogram(info, log_y=True)
-    assert len(fig.data) == 2
+    bars = [tr for tr in fig.data if tr.type == "bar"]
+    assert [tr.name for tr in bars] == ["original (nonzero)", "compressed (nonzero)", "exact zeros"]
     assert fig.layout.yaxis.type == "log" and fig.layout.barmode == "overlay"
-    text = fig.layout.annotations[0].text
+    # the zeros are a separate two-bar panel with their share, not a bin of the histogram
+    zeros = bars[2]
+    assert list(zeros.x) == ["original", "compressed"] and list(zeros.y) == [0.0, 50.0]
+    assert list(zeros.text) == ["0.0 %", "50.0 %"] and zeros.xaxis == "x2"
+    assert sum(bars[1].y) == 64  # nonzero weights only
+    text = next(a.text for a in fig.layout.annotations if "zeros:" in (a.text or ""))
     assert "compressed zeros: 64 (50.0 %)" in text
-    assert len(plot_weight_histogram(histogram_info(base, None, "fc1")).data) == 1
+    only = plot_weight_histogram(histogram_info(base, None, "fc1"))
+    assert [tr.name for tr in only.data] == ["original (nonzero)", "exact zeros"]
+
+
+def test_quantization_levels_are_drawn_for_a_quantized_layer(summaries) -> None:  # type: ignore[no-untyped-def]
+    base, comp = summaries
+    rng = np.random.default_rng(1)
+    w1 = rng.normal(0, 0.1, size=(16, 8))
+    scale = np.abs(w1).max() / 7
+    q = np.round(w1 / scale) * scale  # a 4-bit symmetric grid: at most 15 values
+    layer = _layer("fc1", q, np.asarray(base["layers"][0]["hist"]["edges"]))
+    layer["levels"] = sorted(float(v) for v in np.unique(q) if v != 0)
+    info = histogram_info(base, {"layers": [layer, comp["layers"][1]]}, "fc1")
+    assert info.compressed_levels == tuple(layer["levels"]) and len(info.compressed_levels) <= 14
+    fig = plot_weight_histogram(info)
+    grid = next(tr for tr in fig.data if tr.name.startswith("quantization levels"))
+    assert grid.name == f"quantization levels ({len(info.compressed_levels)})"
+    assert [x for x in grid.x if x is not None][::2] == list(info.compressed_levels)
+    # an unquantized layer draws no grid
+    assert not any((tr.name or "").startswith("quantization") for tr in plot_weight_histogram(
+        histogram_info(base, comp, "fc1")).data)
+
+
+def test_multi_overlay_of_several_results(summaries) -> None:  # type: ignore[no-untyped-def]
+    from lwdash.figures import multi_histogram_info, plot_multi_histogram
+
+    base, comp = summaries
+    info = multi_histogram_info(base, [("prune 50%", comp), ("same", base)], "fc1")
+    assert [s.label for s in info.series] == ["original", "prune 50%", "same"]
+    assert info.series[1].zeros == 64 and sum(info.series[1].counts) == 64
+    assert info.series[2].counts == info.series[0].counts
+    whole = multi_histogram_info(base, [("prune 50%", comp)], None)
+    assert sum(whole.series[1].counts) == 64 + 160
+    fig = plot_multi_histogram(info)
+    assert [tr.name for tr in fig.data] == ["original · zeros 0.0 %", "prune 50% · zeros 50.0 %", "same · zeros 0.0 %"]

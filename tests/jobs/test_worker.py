@@ -3,66 +3,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _jobs_harness import Worker, wait_job
+from _jobs_harness import spec as _spec
 
-from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
+from lwdash.jobs.spec import JobStatus
 from lwdash.store import SqliteStore
 
-ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
-TEST_TECHNIQUES = "_worker_test_techniques"  # tests/jobs/_worker_test_techniques.py
-
-
-def _spec(technique: str, **data: object) -> JobSpec:
-    return JobSpec(model_id="sample/digits_mlp", data_ref="digits",
-                   technique={"type": technique, "version": 1, "data": dict(data)})
-
-
-def _wait(store: SqliteStore, job_id: str, ok: Callable[[JobRecord], bool], timeout_s: float) -> JobRecord:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        job = store.get_job(job_id)
-        if ok(job):
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} still {job.status.value} ({job.message!r}) after {timeout_s} s")
-        time.sleep(0.1)
-
-
-class Worker:
-    """A real `python -m lwdash worker` process with the test-only techniques importable."""
-
-    def __init__(self, data_dir: Path, *, concurrency: int = 1, **env: str) -> None:
-        full_env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
-            "LWDASH_TEST_TECHNIQUES": TEST_TECHNIQUES,
-            "LWDASH_HEARTBEAT_S": "0.5",
-            **env,
-        }
-        self.log = data_dir / "test-worker.log"
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "lwdash", "worker", "--data-dir", str(data_dir), "--poll", "0.1",
-                 "--concurrency", str(concurrency)],
-                cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-
-    def stop(self, timeout_s: float = 20) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            raise AssertionError("worker did not stop on SIGTERM:\n" + self.log.read_text()[-3000:]) from None
+_wait = wait_job
 
 
 @pytest.fixture
@@ -76,8 +28,7 @@ def workers() -> Iterator[list[Worker]]:
     yield started
     for w in started:
         if w.proc.poll() is None:
-            os.killpg(w.proc.pid, signal.SIGKILL)
-            w.proc.wait()
+            w.kill_group()
 
 
 def test_killed_job_fails_with_the_signal_and_the_worker_serves_the_next(
@@ -118,7 +69,7 @@ def test_cancel_time_limit_and_requeue_on_shutdown(store: SqliteStore, workers: 
     assert job.status is JobStatus.CANCELLED and time.monotonic() - t0 < 5
 
     job = _wait(store, to_time_out, lambda j: j.status.terminal, 60)
-    assert job.status is JobStatus.FAILED and "time limit of 15 s" in job.error
+    assert job.status is JobStatus.FAILED and "time limit of 15 s (LWDASH_JOB_TIMEOUT_S)" in job.error
     assert job.finished_at - job.started_at >= 15  # type: ignore[operator]
 
     # SIGTERM while a job runs: the worker kills it and puts it back in the queue.

@@ -72,13 +72,11 @@ def test_corrupt_upload_leaves_no_file(store: SqliteStore) -> None:
 
 
 def test_upload_limits_and_extensions(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lwdash.models
-
     with pytest.raises(ModelLoadError, match=r"unsupported extension.*\.onnx"):
         store.import_model("model.exe", b"MZ....")
     with pytest.raises(ModelLoadError, match="empty"):
         store.import_model("model.onnx", b"")
-    monkeypatch.setattr(lwdash.models, "MAX_UPLOAD_BYTES", 100)
+    monkeypatch.setenv("LWDASH_MAX_UPLOAD_MB", str(100 / 2**20))  # 100 bytes
     with pytest.raises(ModelLoadError, match="upload limit"):
         store.import_model("model.onnx", b"x" * 101)
     assert _files(store.models_dir) == [] and _files(store.tmp_dir) == []

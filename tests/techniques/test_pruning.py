@@ -124,3 +124,56 @@ def test_bad_configs_raise_before_any_work(kwargs: dict[str, object], field: str
         MagnitudePruningConfig(**kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=field):
         config_from_dict({"type": "magnitude_pruning", "version": 1, "data": kwargs})
+
+
+# ---------------------------------------------------------------------------------- schedules
+def _zero_fraction(model: nn.Module, names: list[str]) -> float:
+    ws = [dict(model.named_modules())[n].weight for n in names]
+    return sum(int((w == 0).sum()) for w in ws) / sum(w.numel() for w in ws)
+
+
+@pytest.mark.parametrize("schedule", ["iterative", "lottery_ticket"])
+def test_schedules_reach_the_amount_and_keep_accuracy(schedule: str, trained_cnn: nn.Module, ctx: RunContext) -> None:
+    from lwdash.techniques.pruning import apply_magnitude_pruning, prunable_layers
+
+    cfg = MagnitudePruningConfig(amount=0.9, schedule=schedule, iterations=2, fine_tune_epochs=1, rewind_steps=5)  # type: ignore[arg-type]
+    seen: list[str] = []
+    out = apply_magnitude_pruning(trained_cnn, cfg, RunContext(data=ctx.data, progress=lambda f, m: seen.append(m)))
+    names = [n for n, _ in prunable_layers(trained_cnn, prune_classifier=False)]
+    assert abs(_zero_fraction(out.module, names) - 0.9) < 0.002
+    assert accuracy(out.module(ctx.data.test.x).detach(), ctx.data.test.y) >= 0.9
+    rounds = [m for m in seen if "round 2/2 (90% pruned)" in m]
+    assert rounds, "the second round prunes to the full amount"
+    assert any("68% pruned" in m for m in seen), "round 1 removes the same fraction of survivors: 1 - 0.1 ** 0.5"
+    if schedule == "lottery_ticket":
+        assert any("after 5 of its" in n and "rewind point" in n for n in out.notes)
+
+
+def test_lottery_ticket_rewinds_survivors_to_their_early_values(trained_cnn: nn.Module, ctx: RunContext) -> None:
+    # With rewind_steps=0 and a learning rate of ~0, retraining cannot move the weights: every
+    # survivor must be exactly its original value (rewound), every pruned weight exactly zero.
+    from lwdash.techniques.pruning import apply_magnitude_pruning
+
+    cfg = MagnitudePruningConfig(amount=0.5, schedule="lottery_ticket", iterations=1, fine_tune_epochs=1,
+                                 rewind_steps=0, lr=1e-12)  # type: ignore[arg-type]
+    out = apply_magnitude_pruning(trained_cnn, cfg, ctx)
+    w0 = dict(trained_cnn.named_parameters())["features.0.weight"].detach()
+    w1 = dict(out.module.named_parameters())["features.0.weight"].detach()
+    kept = w1 != 0
+    assert 0 < int(kept.sum()) < w1.numel()
+    assert torch.allclose(w1[kept], w0[kept], atol=1e-6)
+
+
+def test_magnitude_masks_rank_globally_or_per_tensor() -> None:
+    from lwdash.techniques.pruning import magnitude_masks
+
+    a, b = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([10.0, 20.0, 30.0, 40.0])
+    g = magnitude_masks([a, b], 0.5, "global")
+    assert g[0].tolist() == [False] * 4 and g[1].tolist() == [True] * 4
+    p = magnitude_masks([a, b], 0.5, "per_layer")
+    assert p[0].tolist() == [False, False, True, True] == p[1].tolist()
+
+
+def test_iterative_schedules_need_training() -> None:
+    with pytest.raises(ValueError, match="fine_tune_epochs must be >= 1 for the iterative schedule"):
+        MagnitudePruningConfig(schedule="iterative")

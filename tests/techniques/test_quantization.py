@@ -170,3 +170,26 @@ def test_configs_a_model_cannot_take_fail_before_any_export(monkeypatch: pytest.
     no_layers = nn.Sequential(nn.Flatten())
     with pytest.raises(ValueError, match="Conv or Linear"):
         apply_int8_static(no_layers, Int8StaticConfig(), ctx)
+
+
+# ---------------------------------------------------------------------------------- QAT
+def test_qat_artifact_is_an_int8_qdq_graph_with_the_accuracy_kept(
+    apply_default: Callable[[str], Applied], cnn_logits: torch.Tensor, digits: Dataset, baseline_onnx: onnx.ModelProto
+) -> None:
+    out = apply_default("int8_qat").out
+    assert out is not None and out.onnx_model is not None
+    ops = {n.op_type for n in out.onnx_model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    int8_weights = [t for t in out.onnx_model.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert len(int8_weights) >= 4  # every conv/linear weight stored as int8 (per channel)
+    assert out.onnx_model.ByteSize() < 0.5 * baseline_onnx.ByteSize()
+    base_acc = accuracy(cnn_logits, digits.test.y)
+    assert accuracy(ort_logits(out.onnx_model, digits.test.x), digits.test.y) >= base_acc - 0.02
+    assert any("fake-quant" in n for n in out.notes) and q.EAGER_REFERENCE_NOTE in out.notes
+
+
+def test_qat_rejects_bad_epochs_and_layerless_models(ctx: RunContext) -> None:
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        q.Int8QatConfig(epochs=0)
+    with pytest.raises(ValueError, match="int8_qat needs Conv or Linear"):
+        q.Int8QatConfig().validate_for(nn.Sequential(nn.Flatten(), nn.ReLU()), (1, 8, 8))

@@ -66,7 +66,7 @@ def test_rendered_form_sweeps_a_knob_into_several_configs() -> None:
     assert not at.exception
     assert "configs" not in at.session_state  # nothing before submit
     at.text_input(key="t.magnitude_pruning.amount").set_value("0.3, 0.5, 0.7")
-    at.selectbox(key="t.magnitude_pruning.scope").set_value("per_layer")
+    at.multiselect(key="t.magnitude_pruning.scope").set_value(["per_layer"])
     at.button(key="t.submit").click().run()
     assert not at.exception and not at.error
     cfgs = at.session_state["configs"]

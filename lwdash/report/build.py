@@ -1,0 +1,325 @@
+"""Build the CSV, the HTML report and the PNG charts from stored results (see the package docstring)."""
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from lwdash.figures import (
+    plot_tradeoff,
+    plot_tradeoff_3d,
+    tradeoff3d_info,
+    tradeoff_info,
+)
+
+if TYPE_CHECKING:
+    from lwdash.store.sqlite import SqliteStore
+
+__all__ = [
+    "ReportError",
+    "ReportFiles",
+    "build_report_html",
+    "compare_figures",
+    "results_csv",
+    "with_model_names",
+    "write_pngs",
+    "write_report",
+]
+
+#: Chart name -> (x metric, title). ``3d`` is the accuracy / size / latency view.
+CHARTS: dict[str, tuple[str, str]] = {
+    "accuracy_vs_size": ("onnx_bytes", "Accuracy vs size (ONNX file)"),
+    "accuracy_vs_latency_ort_b32": ("ort_b32_median_ms", "Accuracy vs latency (ONNX Runtime, batch 32)"),
+    "accuracy_vs_latency_torch_b1": ("torch_b1_median_ms", "Accuracy vs latency (PyTorch eager, batch 1)"),
+}
+_PNG_SIZE = (1100, 620)
+
+# Results table of the report: frame column -> (header, format kind).
+_TABLE: dict[str, tuple[str, str]] = {
+    "label": ("result", "text"),
+    "model_name": ("model", "text"),
+    "family": ("family", "text"),
+    "top1_acc": ("top-1 % (ORT)", "pct"),
+    "acc_delta": ("Δ top-1 (pts)", "pts"),
+    "onnx_bytes": ("ONNX KiB", "kib"),
+    "size_ratio": ("size ratio", "x3"),
+    "sparse_ratio": ("sparse ratio", "x3"),
+    "macs_ratio": ("MACs ratio", "x3"),
+    "ort_b1_median_ms": ("ORT b1 ms", "ms"),
+    "ort_b32_median_ms": ("ORT b32 ms", "ms"),
+    "ort_b32_speedup": ("ORT b32 speed-up", "x2"),
+    "torch_b32_speedup": ("PyTorch b32 speed-up", "x2"),
+    "created_at": ("finished", "time"),
+    "id": ("result id", "text"),
+}
+
+
+class ReportError(RuntimeError):
+    """A report file could not be written; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Paths written by :func:`write_report`."""
+
+    csv: Path
+    html: Path
+    pngs: tuple[Path, ...] = field(default_factory=tuple)
+
+
+def results_csv(frame: pd.DataFrame) -> str:
+    """Every column of the results frame as CSV (raw stored units: fractions, bytes, ms)."""
+    return frame.to_csv(index=False)
+
+
+def compare_figures(frame: pd.DataFrame, *, ratio_to_baseline: bool = False) -> dict[str, go.Figure]:
+    """The Compare page's charts for ``frame``: the accuracy fronts and the 3-D view, by name."""
+    figs = {
+        name: plot_tradeoff(tradeoff_info(frame, metric, "top1_acc", ratio_to_baseline), title=title)
+        for name, (metric, title) in CHARTS.items()
+    }
+    figs["accuracy_size_latency_3d"] = plot_tradeoff_3d(
+        tradeoff3d_info(frame, "onnx_bytes", "ort_b32_median_ms", "top1_acc", ratio_to_baseline),
+        title="Accuracy / size / latency (ONNX Runtime, batch 32)",
+    )
+    return figs
+
+
+def _cell(kind: str, v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if kind == "pct":
+        return f"{100 * float(v):.2f}"
+    if kind == "pts":
+        return f"{100 * float(v):+.2f}"
+    if kind == "kib":
+        return f"{float(v) / 1024:,.1f}"
+    if kind == "x3":
+        return f"{float(v):.3f}x"
+    if kind == "x2":
+        return f"{float(v):.2f}x"
+    if kind == "ms":
+        return f"{float(v):.4g}"
+    if kind == "time":
+        return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")
+    return str(v)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_from: int = 99) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for r in rows:
+        cells = "".join(
+            f'<td class="{"num" if i >= numeric_from else ""}">{html.escape(c)}</td>' for i, c in enumerate(r)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _front_rows(frame: pd.DataFrame) -> list[list[str]]:
+    info = tradeoff_info(frame, "onnx_bytes", "top1_acc")
+    by_id = frame.set_index("id")
+    rows = []
+    for p in sorted((p for p in info.points if p.on_front), key=lambda p: p.x):
+        r = by_id.loc[p.result_id]
+        rows.append([p.label, str(r.get("model_name", r["model_id"])), _cell("pct", r["top1_acc"]),
+                     _cell("pts", r["acc_delta"]), _cell("kib", r["onnx_bytes"]), _cell("x3", r["size_ratio"]),
+                     _cell("x2", r["ort_b32_speedup"])])
+    return rows
+
+
+def _env_key(env: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(env.get(k, "")) for k in ("cpu_model", "threads", "logical_cores", "python", "torch",
+                                               "onnxruntime", "onnx", "torchao", "platform"))
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;
+padding:0 16px}
+h1{margin-bottom:4px}h2{margin-top:36px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.meta{color:#666}table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}
+th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}th{background:#f4f4f4}
+td.num{text-align:right;font-variant-numeric:tabular-nums}.chart{margin:12px 0 24px}
+code{background:#f4f4f4;padding:1px 4px;border-radius:3px}.note{color:#8a5a00}
+"""
+
+
+def build_report_html(
+    store: SqliteStore,
+    frame: pd.DataFrame,
+    *,
+    title: str = "lwdash compression report",
+    scope: str = "",
+    figures: Mapping[str, go.Figure] | None = None,
+) -> str:
+    """A self-contained HTML page: charts (plotly.js embedded once), tables, configs, environment.
+
+    Args:
+        store: where the results live (their configs, notes and environments are read from it).
+        frame: the results to report (``SqliteStore.results_frame()`` rows, optionally filtered,
+            with or without a ``model_name`` column).
+        title: the page title.
+        scope: a sentence on what was selected (filters), shown under the title.
+        figures: charts to embed (default: :func:`compare_figures` of ``frame``).
+
+    Returns:
+        The HTML document as a string; it loads nothing from the network.
+    """
+    frame = frame.reset_index(drop=True)
+    if "model_name" not in frame.columns:
+        frame = frame.assign(model_name=frame["model_id"] if "model_id" in frame.columns else [])
+    figs = dict(figures) if figures is not None else compare_figures(frame)
+    ids = set(frame["id"]) if "id" in frame.columns else set()
+    records = [r for r in store.list_results(with_weights=False) if r.id in ids]
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    models = sorted({str(m) for m in frame.get("model_name", [])})
+
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='meta'>Generated {now} · {len(frame)} result(s) · model(s): "
+        f"{html.escape(', '.join(models) or 'none')}</p>",
+    ]
+    if scope:
+        parts.append(f"<p class='meta'>{html.escape(scope)}</p>")
+    parts.append(
+        "<p>Every figure below was measured, not estimated: accuracy on the held-out test split, the ONNX "
+        "artifact run in ONNX Runtime and the PyTorch form in eager mode, latency as the median of repeated "
+        "runs after warm-up at a fixed thread count, each result measured against its own baseline in the "
+        "same process. Ratios are compressed / baseline; speed-ups are baseline time / compressed time.</p>"
+    )
+    if len(frame):
+        parts.append("<h2>Pareto front: accuracy vs ONNX size</h2>")
+        parts.append("<p>Results no other result (or baseline) beats on both accuracy and size.</p>")
+        parts.append(_table(["result", "model", "top-1 %", "Δ pts", "ONNX KiB", "size ratio", "ORT b32 speed-up"],
+                            _front_rows(frame), numeric_from=2))
+    parts.append("<h2>Charts</h2>")
+    first = True
+    for name, fig in figs.items():
+        div = pio.to_html(fig, include_plotlyjs=first, full_html=False, div_id=f"chart-{name}",
+                          config={"displaylogo": False}, default_height=f"{fig.layout.height or 460}px")
+        parts.append(f"<div class='chart'>{div}</div>")
+        first = False
+    parts.append("<h2>All results</h2>")
+    cols = [c for c in _TABLE if c in frame.columns]
+    rows = [[_cell(_TABLE[c][1], frame.at[i, c]) for c in cols] for i in range(len(frame))]
+    parts.append(_table([_TABLE[c][0] for c in cols], rows, numeric_from=3))
+    parts.append("<h2>Configurations and notes</h2>")
+    cfg_rows = []
+    for r in records:
+        knobs = ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
+                          for k, v in (r.config.get("data") or {}).items())
+        steps = "; ".join(", ".join(f"{k}: {v}" for k, v in s.items()) for s in r.steps)
+        cfg_rows.append([r.label, f"{r.technique} ({r.family})", knobs or "defaults",
+                         f"seed {r.seed}, {r.threads} thread(s)", " | ".join(r.notes) or "-", steps or "-"])
+    parts.append(_table(["result", "technique", "config", "run", "honest-gain notes", "pipeline steps"], cfg_rows))
+    parts.append("<h2>Environment</h2>")
+    envs: dict[tuple[str, ...], list[Any]] = {}
+    for r in records:
+        envs.setdefault(_env_key(r.environment), []).append(r)
+    env_rows = []
+    for recs in envs.values():
+        e = recs[0].environment
+        versions = ", ".join(f"{k} {v}" for k, v in (e.get("versions") or {}).items() if v)
+        env_rows.append([str(e.get("cpu_model", "?")), f"{e.get('logical_cores', '?')} logical",
+                         str(e.get("threads", "?")), str(e.get("platform", "?")),
+                         f"python {e.get('python', '?')}; {versions}", str(len(recs))])
+    parts.append(_table(["CPU", "cores", "threads used", "platform", "library versions", "results"], env_rows))
+    if len(envs) > 1:
+        parts.append("<p class='note'>These results were measured in more than one environment: compare "
+                     "latencies only within one.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _ensure_browser() -> None:
+    """Point kaleido at the system chromium when none is configured (it must never download one)."""
+    if os.environ.get("BROWSER_PATH"):
+        return
+    for candidate in (os.environ.get("LWDASH_CHROMIUM", ""), "/usr/bin/chromium", "/usr/bin/chromium-browser",
+                      "/usr/bin/google-chrome"):
+        if candidate and Path(candidate).is_file():
+            os.environ["BROWSER_PATH"] = candidate
+            return
+
+
+def write_pngs(figures: Mapping[str, go.Figure], out_dir: Path) -> list[Path]:
+    """Render each figure to ``out_dir/<name>.png`` with kaleido (one browser session for all).
+
+    Raises:
+        ReportError: kaleido or a Chromium-based browser is missing, or rendering failed.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png" for name in figures]
+    if not paths:
+        return []
+    _ensure_browser()
+    try:
+        pio.write_images(list(figures.values()), paths, format="png", width=_PNG_SIZE[0], height=_PNG_SIZE[1])
+    except Exception as e:  # kaleido raises several types (missing package, browser, timeouts)
+        raise ReportError(
+            f"the charts could not be rendered as PNG ({type(e).__name__}: {e}). PNG export needs the kaleido "
+            "package and a Chromium-based browser (set BROWSER_PATH to its executable)."
+        ) from e
+    return paths
+
+
+def write_report(
+    store: SqliteStore,
+    out_dir: Path,
+    frame: pd.DataFrame | None = None,
+    *,
+    png: bool = True,
+    scope: str = "",
+) -> ReportFiles:
+    """Write ``results.csv``, ``report.html`` and (with ``png``) ``charts/*.png`` into ``out_dir``.
+
+    Args:
+        store: the store to report on.
+        out_dir: created if missing; existing files of the same names are replaced.
+        frame: the results to include (default: every stored result, with model names).
+        png: also render the charts as PNG images.
+        scope: a sentence on what was selected, shown in the report.
+
+    Returns:
+        The written paths.
+
+    Raises:
+        ReportError: the PNG charts could not be rendered.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if frame is None:
+        frame = with_model_names(store, store.results_frame())
+    figs = compare_figures(frame)
+    csv_path = out_dir / "results.csv"
+    csv_path.write_text(results_csv(frame))
+    html_path = out_dir / "report.html"
+    html_path.write_text(build_report_html(store, frame, figures=figs, scope=scope), encoding="utf-8")
+    pngs = tuple(write_pngs(figs, out_dir / "charts")) if png else ()
+    return ReportFiles(csv=csv_path, html=html_path, pngs=pngs)
+
+
+def with_model_names(store: SqliteStore, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``model_name`` column (sample titles, upload file names; ids where unknown)."""
+    if "model_name" in frame.columns:
+        return frame
+    try:
+        names = {m.id: m.title or m.name for m in store.list_models()}
+    except Exception:
+        names = {}
+    out = frame.copy()
+    out.insert(3 if len(out.columns) >= 3 else 0, "model_name", [names.get(m, m) for m in out.get("model_id", [])])
+    return out
