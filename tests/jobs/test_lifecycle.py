@@ -4,7 +4,6 @@ One worker serves every case at once (concurrency 3), and must still be serving 
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.slow
 def store(tmp_path: Path) -> SqliteStore:
     return SqliteStore(tmp_path / "data")
 
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for w in started:
-        if w.alive():
-            w.kill_group()
 
 
 def test_every_way_a_job_can_end_and_the_worker_survives(

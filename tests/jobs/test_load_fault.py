@@ -11,7 +11,6 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ pytestmark = pytest.mark.slow
 JOBS = 50
 KILLED = 3
 
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for w in started:
-        if w.alive():
-            w.kill_group()
 
 
 def test_fifty_jobs_two_workers_three_job_processes_killed(tmp_path: Path, workers: list[Worker]) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,6 @@ pytestmark = pytest.mark.slow
 
 BATCH = 12
 
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for w in started:
-        if w.alive():
-            w.kill_group()
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(tmp_path: Path, workers: list[Worker]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,6 @@ _wait = wait_job
 def store(tmp_path: Path) -> SqliteStore:
     return SqliteStore(tmp_path / "data")
 
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for w in started:
-        if w.proc.poll() is None:
-            w.kill_group()
 
 
 def test_killed_job_fails_with_the_signal_and_the_worker_serves_the_next(
