@@ -18,7 +18,7 @@ import streamlit as st
 from torch import nn
 
 from lwdash.data import DataError
-from lwdash.figures import METRICS, histogram_info, layer_names, plot_weight_histogram
+from lwdash.figures import METRICS
 from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
 from lwdash.measure.metrics import Metrics
 from lwdash.models.base import ModelLoadError
@@ -26,6 +26,7 @@ from lwdash.store.records import ModelRecord, NotFoundError
 from lwdash.store.sqlite import MODEL_SUFFIXES, SqliteStore
 from lwdash.techniques import Technique, TechniqueConfig, config_to_dict, list_techniques
 from lwdash.ui import state
+from lwdash.ui.inspect import layer_histogram
 from lwdash.ui.resources import data_dir, get_store, model_names
 
 __all__ = [
@@ -59,7 +60,6 @@ __all__ = [
 #: Seconds between refreshes of the live job panel (only that fragment reruns).
 JOB_REFRESH_S = 2.0
 _NO_ARCH = "(not a state dict)"
-_WHOLE_MODEL = "(whole model)"
 _STATUS_ICON = {
     JobStatus.QUEUED: ":material/schedule:",
     JobStatus.RUNNING: ":material/autorenew:",
@@ -659,31 +659,12 @@ def result_detail(store: SqliteStore, result_id: str) -> None:
             st.dataframe(steps_table(rec.steps), hide_index=True, width="stretch")
         else:
             st.caption("A single-step technique: its metrics are the table above.")
-    _histogram(rec)
+    layer_histogram(rec, state.COMPARE_DETAIL_LAYER, state.COMPARE_DETAIL_LOG, state.COMPARE_DETAIL_CHART)
     st.page_link("pages/layers.py", label="Per-layer views of this result: sparsity, MAC share, weight error, "
                  "sensitivity scan", icon=":material/stacked_bar_chart:")
     _downloads(store, rec)
     with st.expander("Environment the numbers were measured in"):
         st.json(rec.environment, expanded=False)
-
-
-def _histogram(rec: Any) -> None:
-    layers = layer_names(rec.baseline_weights)
-    if not layers:
-        st.info("No weight summary was recorded for this result.")
-        return
-    left, right = st.columns([3, 1])
-    options = [_WHOLE_MODEL, *layers]
-    if st.session_state.get(state.COMPARE_DETAIL_LAYER) not in options:
-        st.session_state[state.COMPARE_DETAIL_LAYER] = _WHOLE_MODEL  # another result's layer: back to the whole model
-    choice = left.selectbox("Weights of", options, key=state.COMPARE_DETAIL_LAYER)
-    layer = None if choice == _WHOLE_MODEL else choice
-    log_y = right.toggle("Log scale", value=True, key=state.COMPARE_DETAIL_LOG)
-    info = histogram_info(rec.baseline_weights, rec.compressed_weights or None, layer)
-    st.plotly_chart(plot_weight_histogram(info, log_y=log_y), key=state.COMPARE_DETAIL_CHART)
-    if info.note:
-        st.caption(info.note)
-
 
 
 def config_table(config: dict[str, Any]) -> pd.DataFrame:
