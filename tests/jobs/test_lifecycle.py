@@ -32,7 +32,7 @@ def test_every_way_a_job_can_end_and_the_worker_survives(
     segv, broken, hog, huge, slow, flaky = store.submit_many([
         spec("test_segfault"),
         spec("test_raise"),
-        spec("test_alloc", chunk_mb=64, total_mb=8192, pause_s=0.01),  # caught by the worker's RSS check
+        spec("test_alloc", chunk_mb=64, total_mb=8192, pause_s=0.25),  # slow growth, caught by the worker's RSS check (polled every 0.5 s) before the address-space cap
         spec("test_alloc", chunk_mb=20000, total_mb=20000),  # one 20 GB allocation: the address-space cap
         spec("test_sleep", seconds=600),
         fast("flaky", fail_once=str(flaky_flag)),
