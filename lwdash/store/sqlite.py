@@ -226,6 +226,27 @@ def _digits_record() -> DatasetRecord:
     )
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the database to WAL, waiting out other connections that hold a lock on it.
+
+    SQLite answers ``database is locked`` at once, without the busy handler, when another
+    connection is mid-write on a database still in rollback mode (two processes opening a new
+    data directory together: the app and the worker it starts, say). WAL is persistent, so
+    this only waits the first time a database is opened.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay_s = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay_s)
+        delay_s = min(2 * delay_s, 0.2)
+
+
 class SqliteStore:
     """Models, data sets, jobs, results and workers under one data directory.
 
@@ -258,7 +279,7 @@ class SqliteStore:
             conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
             self._local.pid = os.getpid()

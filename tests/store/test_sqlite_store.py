@@ -40,6 +40,40 @@ def test_layout_and_wal(store: SqliteStore) -> None:
     assert mode == "wal"
 
 
+def test_opening_waits_for_a_writer_on_a_new_database(tmp_path: Path) -> None:
+    """Two processes opening a new data directory at once (the app and the worker it starts).
+
+    While one connection writes to a database still in rollback mode, SQLite refuses the
+    switch to WAL at once, without its busy timeout: opening must wait, not fail.
+    """
+    import sqlite3
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    other = sqlite3.connect(data_dir / "lwdash.sqlite3", isolation_level=None)
+    other.execute("CREATE TABLE other_app (a INTEGER)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO other_app VALUES (1)")
+    opened: list[SqliteStore] = []
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(SqliteStore(data_dir))
+        except BaseException as e:
+            errors.append(e)
+
+    opener = threading.Thread(target=open_store)
+    opener.start()
+    time.sleep(0.3)
+    assert opener.is_alive() and not errors  # waiting for the writer, not failed
+    other.execute("COMMIT")
+    opener.join(30)
+    assert not errors and len(opened) == 1
+    assert opened[0]._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other.close()
+
+
 def test_job_lifecycle(store: SqliteStore) -> None:
     rev0 = store.revision("jobs")
     job_id = store.submit(_spec(1))
