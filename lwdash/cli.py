@@ -5,6 +5,8 @@ Commands:
     samples      list the bundled sample models
     run          compress a model inline and write model.onnx, model.pt2, result.json, model_card.md
     submit       queue the same job(s) into the store for a worker
+    measure      measure a model as it stands (the Models page's baseline)
+    scan         per-layer sensitivity scan (the Layers page's curves)
     jobs         list the store's jobs
     report       write results.csv, a self-contained report.html and the charts as PNG
     worker       serve the store's queue (see :mod:`lwdash.jobs.worker`)
@@ -24,6 +26,7 @@ import dataclasses
 import itertools
 import json
 import re
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +38,8 @@ if TYPE_CHECKING:
     from lwdash.models.base import LoadedModel
     from lwdash.store.sqlite import SqliteStore
 
-__all__ = ["UsageError", "build_specs", "main", "parse_assignments", "parse_step"]
+__all__ = ["UsageError", "build_specs", "cli_data_arg", "cli_model_arg", "main", "parse_assignments", "parse_step",
+           "reproduce_command"]
 
 EXIT_BAD_INPUT = 2
 
@@ -188,6 +192,66 @@ def build_specs(
     return specs
 
 
+def _cli_value(v: Any) -> str:
+    """A knob value as ``--set`` reads it back (lists and dicts as JSON)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, separators=(",", ":"))
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def cli_model_arg(model_id: str, path: Path | str | None) -> str:
+    """``--model`` for a stored model: a sample's name, or the stored file of an upload."""
+    return model_id.removeprefix("sample/") if model_id.startswith("sample/") or path is None else str(path)
+
+
+def cli_data_arg(data_ref: str, path: Path | str | None) -> str:
+    """``--data`` for a stored data set: ``digits``, or the stored file of an upload."""
+    return "digits" if data_ref == "digits" or path is None else str(path)
+
+
+def reproduce_command(
+    command: str,
+    *,
+    model: str,
+    arch: str | None = None,
+    data: str = "digits",
+    technique: dict[str, Any] | None = None,
+    seed: int = 0,
+    threads: int = 1,
+    extra: Sequence[str] = (),
+) -> str:
+    """The shell command that measures the same thing headless (shown beside numbers in the app).
+
+    Args:
+        command: ``run``, ``measure`` or ``scan``.
+        model: ``--model`` (see :func:`cli_model_arg`).
+        arch: ``--arch`` of a state dict.
+        data: ``--data`` (see :func:`cli_data_arg`).
+        technique: for ``run``: the config's dict form; every knob is written with ``--set``.
+        seed, threads: written when not the defaults.
+        extra: further arguments, appended as they are.
+    """
+    parts = ["python", "-m", "lwdash", command, "--model", model]
+    if arch:
+        parts += ["--arch", arch]
+    if data != "digits":
+        parts += ["--data", data]
+    if technique is not None:
+        parts += ["--technique", str(technique["type"])]
+        for k, v in (technique.get("data") or {}).items():
+            parts += ["--set", f"{k}={_cli_value(v)}"]
+    if seed:
+        parts += ["--seed", str(seed)]
+    if threads != 1:
+        parts += ["--threads", str(threads)]
+    parts += list(extra)
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def _fmt_knob(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"
@@ -265,15 +329,14 @@ def _load_model_arg(ref: str, arch: str | None) -> tuple[str, LoadedModel]:
     raise UsageError(f"--model {ref!r} is neither a sample ({', '.join(sorted(samples))}) nor an existing file")
 
 
-def _load_data_arg(ref: str) -> Dataset:
-    from lwdash.data import load_digits, load_npz
+def _load_data_arg(ref: str, input_shape: Sequence[int] | None = None) -> Dataset:
+    """``--data``: ``digits``, an ``.npz`` path, or a zipped image folder (resized to ``input_shape``)."""
+    from lwdash.data import load_dataset
 
-    if ref == "digits":
-        return load_digits()
-    path = Path(ref)
-    if path.is_file():
-        return load_npz(path)
-    raise UsageError(f"--data {ref!r}: use 'digits' or a path to an .npz file with x and y arrays")
+    if ref != "digits" and not Path(ref).is_file():
+        raise UsageError(f"--data {ref!r}: use 'digits', a path to an .npz file with x and y arrays, "
+                         "or a zipped image folder (.zip of <class>/<image>)")
+    return load_dataset(ref, input_shape=tuple(input_shape) if input_shape is not None else None)
 
 
 def _sweep_dirname(spec: JobSpec, grid_keys: Sequence[str]) -> str:
@@ -294,26 +357,88 @@ def _cmd_run(args: argparse.Namespace) -> int:
     specs = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
                         seed=args.seed, threads=args.threads, label=args.label, steps=args.step)
     model_id, model = _load_model_arg(args.model, args.arch)
-    data = _load_data_arg(args.data)
+    data = _load_data_arg(args.data, model.input_shape)
     specs = [dataclasses.replace(s, model_id=model_id) for s in specs]
     out_root = Path(args.out)
     grid_keys = list(parse_assignments(args.sweep, sweep=True))
     for i, spec in enumerate(specs, 1):
         out_dir = out_root / _sweep_dirname(spec, grid_keys) if grid_keys else out_root
 
-        def progress(fraction: float, message: str, _i: int = i) -> None:
-            if not args.quiet:
-                print(f"\r[{_i}/{len(specs)}] {100 * fraction:5.1f} % {message[:70]:<70}", end="", file=sys.stderr,
-                      flush=True)
-
-        output = execute(spec, model, data, out_dir, progress)
-        if not args.quiet:
-            print(file=sys.stderr)
+        output = execute(spec, model, data, out_dir, _progress_line(args, f"[{i}/{len(specs)}] "))
+        _end_progress(args)
         print(f"{spec.label or _label(spec)} -> {out_dir}")
         _print_comparison(output.baseline.to_dict(), output.compressed.to_dict())
         for note in output.notes:
             print(f"  note: {note}")
         print()
+    return 0
+
+
+def _progress_line(args: argparse.Namespace, prefix: str = "") -> Any:
+    def progress(fraction: float, message: str) -> None:
+        if not args.quiet:
+            print(f"\r{prefix}{100 * fraction:5.1f} % {message[:70]:<70}", end="", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def _end_progress(args: argparse.Namespace) -> None:
+    if not args.quiet:
+        print(file=sys.stderr)
+
+
+def _write_json(path: str | None, payload: dict[str, Any]) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2, allow_nan=True))
+        print(f"wrote {path}")
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from lwdash.analysis.baseline import measure_baseline
+
+    model_id, model = _load_model_arg(args.model, args.arch)
+    data = _load_data_arg(args.data, model.input_shape)
+    with tempfile.TemporaryDirectory(prefix="lwdash-measure-") as work:
+        out = measure_baseline(model, data, Path(work), _progress_line(args), threads=args.threads)
+    _end_progress(args)
+    m = out["metrics"]
+    print(f"{model_id} on {data.name} ({m['test_samples']} test samples, {m['threads']} thread(s))")
+    _print_table(["metric", "value"], [
+        ["top-1 (ONNX Runtime)", f"{100 * m['top1_acc']:.2f} %"],
+        ["top-1 (PyTorch)", f"{100 * m['torch_top1_acc']:.2f} %"],
+        ["loss", f"{m['loss']:.4f} nats"],
+        ["model.onnx", f"{m['onnx_bytes'] / 1024:.1f} KiB"],
+        ["model.pt2", f"{m['pt2_bytes'] / 1024:.1f} KiB" if m["pt2_bytes"] else "-"],
+        ["zlib(onnx)", f"{m['compressed_bytes'] / 1024:.1f} KiB"],
+        ["params", f"{m['params_count']:,}"],
+        ["MACs", f"{m['macs']:,}"],
+        *[[f"{rt} b{b} median / p90", f"{m[f'{key}_b{b}_median_ms']:.3f} / {m[f'{key}_b{b}_p90_ms']:.3f} ms"]
+          for rt, key in (("ORT", "ort"), ("PyTorch", "torch")) for b in (1, 32)],
+    ])
+    _write_json(args.json, {"model": model_id, **out})
+    return 0
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from lwdash.analysis.sensitivity import ScanConfig, most_sensitive, run_scan, scan_technique
+
+    levels = [v for v in (args.levels or "").split(",") if v.strip()]
+    cfg = ScanConfig.from_dict({"mode": args.mode, "levels": levels, "max_layers": args.max_layers})
+    model_id, model = _load_model_arg(args.model, args.arch)
+    data = _load_data_arg(args.data, model.input_shape)
+    out = run_scan(model.module, data, scan_technique(cfg), _progress_line(args), threads=args.threads)
+    _end_progress(args)
+    unit = out["level_unit"]
+    print(f"{model_id} on {data.name}: {out['metric']}, unchanged model {100 * out['baseline_acc']:.2f} %; "
+          f"one layer changed at a time ({unit})")
+    _print_table(["layer", "params", *[f"{v:g}" for v in out["levels"]]],
+                 [[r["name"], f"{r['params']:,}", *[f"{100 * a:.2f}" for a in r["acc"]]] for r in out["layers"]])
+    worst = ", ".join(f"{name} ({-drop:+.1f} pts)" for name, drop in most_sensitive(out))
+    print(f"most sensitive: {worst}")
+    _write_json(args.json, {"model": model_id, **out})
     return 0
 
 
@@ -478,6 +603,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- parser
 
 
+def _add_model_data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True,
+                   help="sample name or model file path (.onnx, .pt2, .pt, .pth, .ts, .safetensors)")
+    p.add_argument("--arch", default=None, help="architecture key, needed for state dicts")
+    p.add_argument("--data", default="digits", help="'digits' (default), an .npz path or a zipped image folder")
+    p.add_argument("--threads", type=int, default=1, help="threads for measurement (default 1)")
+
+
 def _add_job_arguments(p: argparse.ArgumentParser, *, for_submit: bool) -> None:
     model_help = ("sample name, stored model id (upload/...) or model file path" if for_submit
                   else "sample name or model file path (.onnx, .pt2, .pt, .pth, .ts, .safetensors)")
@@ -525,6 +658,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_arguments(p, for_submit=True)
     p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")
     p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser("measure", help="measure a model as it stands (accuracy, size, MACs, latency)")
+    _add_model_data_arguments(p)
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the measurement as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=_cmd_measure)
+
+    p = sub.add_parser("scan", help="per-layer sensitivity scan: change one layer at a time, measure accuracy")
+    _add_model_data_arguments(p)
+    p.add_argument("--mode", choices=["prune", "quantize"], default="prune",
+                   help="prune: levels are fractions of the layer's weights removed; quantize: bits per weight")
+    p.add_argument("--levels", default="", help="comma-separated levels (default 0.3,0.5,0.7,0.9 or 8,6,4)")
+    p.add_argument("--max-layers", type=int, default=0, help="scan only the N largest layers (0 = all)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the curves as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=_cmd_scan)
 
     p = sub.add_parser("jobs", help="list jobs")
     p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")

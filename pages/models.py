@@ -21,3 +21,4 @@ with upload_data, st.container(border=True):
 if selected:
     st.divider()
     panels.model_summary(store, selected)
+    panels.model_baseline(store, selected)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lwdash.cli import UsageError, build_specs, main
+from lwdash.techniques import list_techniques
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,3 +151,24 @@ def test_two_knob_sweep_queues_the_whole_grid(tmp_path: Path) -> None:
     points = sorted((j.spec.technique["data"]["amount"], j.spec.technique["data"]["scope"])
                     for j in SqliteStore(data_dir).list_jobs())
     assert points == [(0.5, "global"), (0.5, "per_layer"), (0.8, "global"), (0.8, "per_layer")]
+
+
+@pytest.mark.parametrize("key", sorted(t.key for t in list_techniques()))
+def test_reproduce_command_reads_back_as_the_same_job(key: str) -> None:
+    """The command the app shows beside a result is parsed by the CLI into the very same config."""
+    import shlex
+
+    from lwdash.cli import build_parser, reproduce_command
+    from lwdash.techniques import config_to_dict, get_technique
+
+    technique = config_to_dict(key, get_technique(key).config_type())
+    line = reproduce_command("run", model="digits_cnn", data="/tmp/my data.npz", technique=technique, seed=3,
+                             threads=2, extra=["--out", "out/x"])
+    argv = shlex.split(line)
+    assert argv[:4] == ["python", "-m", "lwdash", "run"]
+    args = build_parser().parse_args(argv[3:])
+    assert (args.model, args.data, args.seed, args.threads, args.out) == ("digits_cnn", "/tmp/my data.npz", 3, 2,
+                                                                          "out/x")
+    (spec,) = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
+                          seed=args.seed, threads=args.threads, steps=args.step)
+    assert spec.technique == technique

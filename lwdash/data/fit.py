@@ -12,7 +12,7 @@ from lwdash.data import DataError, Dataset
 if TYPE_CHECKING:
     from lwdash.models.base import LoadedModel
 
-__all__ = ["check_model_fits"]
+__all__ = ["check_model_fits", "declared_mismatch"]
 
 _PROBE_SAMPLES = 2
 
@@ -25,6 +25,34 @@ def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def declared_mismatch(
+    model_shape: tuple[int, ...], model_classes: int, data_name: str, data_shape: tuple[int, ...], data_classes: int
+) -> str | None:
+    """Why a model's declared input shape or class count does not fit a data set's, or ``None``.
+
+    Cheap (records only, nothing loaded): pages check this before they queue a job, and
+    :func:`check_model_fits` before its forward pass.
+    """
+    model_shape, data_shape = tuple(model_shape), tuple(data_shape)
+    if model_shape != data_shape:
+        return (
+            f"model expects input {_shape(model_shape)} but the data set {data_name!r} has {_shape(data_shape)}; "
+            "pick a data set with the model's input shape, or a model made for this data"
+        )
+    if model_classes != data_classes:
+        hint = ""
+        if data_classes < model_classes:
+            hint = (
+                f"; if the data set covers only some of the model's classes, save num_classes={model_classes} "
+                "in the .npz"
+            )
+        return (
+            f"model outputs {model_classes} classes but the data set {data_name!r} has {data_classes} "
+            f"classes (labels 0..{data_classes - 1}){hint}"
+        )
+    return None
 
 
 def check_model_fits(model: LoadedModel, data: Dataset) -> None:
@@ -42,23 +70,9 @@ def check_model_fits(model: LoadedModel, data: Dataset) -> None:
             'digits' has (1, 8, 8)``), both class counts, or the forward pass's failure.
     """
     model_shape = tuple(model.input_shape)
-    data_shape = tuple(data.input_shape)
-    if model_shape != data_shape:
-        raise DataError(
-            f"model expects input {_shape(model_shape)} but the data set {data.name!r} has {_shape(data_shape)}; "
-            "pick a data set with the model's input shape, or a model made for this data"
-        )
-    if model.num_classes != data.num_classes:
-        hint = ""
-        if data.num_classes < model.num_classes:
-            hint = (
-                f"; if the data set covers only some of the model's classes, save num_classes={model.num_classes} "
-                "in the .npz"
-            )
-        raise DataError(
-            f"model outputs {model.num_classes} classes but the data set {data.name!r} has {data.num_classes} "
-            f"classes (labels 0..{data.num_classes - 1}){hint}"
-        )
+    mismatch = declared_mismatch(model_shape, model.num_classes, data.name, tuple(data.input_shape), data.num_classes)
+    if mismatch:
+        raise DataError(mismatch)
     split = data.test if len(data.test) >= _PROBE_SAMPLES else data.train
     x = split.x[:_PROBE_SAMPLES]
     try:

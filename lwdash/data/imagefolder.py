@@ -103,7 +103,7 @@ def _decode(data: bytes, member: str, shown: str) -> tuple[np.ndarray, bool]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             if img.format not in ("PNG", "JPEG"):
                 raise DataError(
                     f"{shown}: {member[:120]!r} is a {img.format or 'unknown'} file, not a PNG or JPEG image; {ACCEPTED}"

@@ -27,7 +27,15 @@ from lwdash.jobs.spec import JobSpec
 from lwdash.measure.metrics import Metrics
 from lwdash.models.base import LoadedModel
 
-__all__ = ["ProgressFn", "RunOutput", "clear_baseline_cache", "execute", "job_label", "render_model_card"]
+__all__ = [
+    "ProgressFn",
+    "RunOutput",
+    "clear_baseline_cache",
+    "execute",
+    "job_label",
+    "measure_reference",
+    "render_model_card",
+]
 
 ProgressFn = Callable[[float, str], None]
 
@@ -190,6 +198,19 @@ def _measure_baseline(
         _BASELINE_CACHE[key] = base
     progress(1.0, "baseline measured")
     return base
+
+
+def measure_reference(model: LoadedModel, data: Dataset, work_dir: Path, threads: int, progress: ProgressFn) -> Metrics:
+    """Measure ``model`` as it stands, exactly as :func:`execute` measures a job's baseline.
+
+    Args:
+        model: the model (not mutated).
+        data: its evaluation data.
+        work_dir: where the ONNX and ``.pt2`` exports are written while they are measured.
+        threads: intra-op threads for every latency.
+        progress: called with (fraction 0..1, message).
+    """
+    return _measure_baseline(model, data, work_dir, threads, progress).metrics
 
 
 def _measured_notes(baseline: Metrics, compressed: Metrics) -> list[str]:

@@ -30,7 +30,9 @@ class JobSpec:
     seed: int = 0
     threads: int = 1
     label: str = ""
-    kind: str = "compress"  # "compress" (runner.execute -> a result) or "sensitivity" (a per-layer scan -> an analysis)
+    # "compress" (runner.execute -> a result); "sensitivity" (a per-layer scan) and "baseline" (the model's
+    # own metrics) -> an analysis
+    kind: str = "compress"
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ _ZYGOTE_PRELOAD = [
     "lwdash.data",
     "lwdash.measure",
     "lwdash.analysis.sensitivity",
+    "lwdash.analysis.baseline",
     "onnxruntime",
     "sklearn.datasets",  # the digits loader's (lazy) imports: ~3 s a job otherwise
     "sklearn.model_selection",
@@ -650,6 +651,10 @@ def compute_job(spec: JobSpec, out_dir: Path, progress: ProgressFn, inputs: JobI
         from lwdash.analysis.sensitivity import run_scan
 
         return run_scan(model.module, data, spec.technique, progress, threads=spec.threads)
+    if spec.kind == "baseline":  # the model as it stands: its metrics are stored as an analysis
+        from lwdash.analysis.baseline import measure_baseline
+
+        return measure_baseline(model, data, out_dir, progress, threads=spec.threads)
     from lwdash.jobs.runner import execute
 
     return execute(spec, model, data, out_dir, progress)

@@ -158,7 +158,9 @@ def _parses_as_pickle(path: Path, size: int, max_bytes: int = 1024 * 1024) -> bo
         ops = list(pickletools.genops(data))
     except Exception:  # ValueError on an unknown opcode, truncated argument, ...
         return False
-    return bool(ops) and ops[-1][0].name == "STOP" and not data[ops[-1][2] + 1 :].strip()
+    if not ops or ops[-1][0].name != "STOP" or ops[-1][2] is None:
+        return False
+    return not data[ops[-1][2] + 1 :].strip()
 
 
 def detect_model_format(path: Path) -> str:

@@ -65,6 +65,12 @@ MODEL_SUFFIXES = (".onnx", ".pt2", ".pt", ".pth", ".ts", ".safetensors")
 DATASET_SUFFIXES = (".npz", ".zip")
 _NAME_MAX_CHARS = 200
 _TABLES = ("models", "datasets", "jobs", "results", "workers", "analyses")
+#: The results columns with the (large) weight summaries left out.
+_RESULT_COLUMNS_NO_WEIGHTS = (
+    "id, job_id, model_id, data_ref, technique, family, label, config, seed, threads, baseline, compressed,"
+    " '{}' AS baseline_weights, '{}' AS compressed_weights, notes, steps, environment, artifact_dir,"
+    " artifacts, created_at"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
@@ -988,13 +994,18 @@ class SqliteStore:
 
     def list_results(self, *, with_weights: bool = True) -> list[ResultRecord]:
         """Every result, newest first. ``with_weights=False`` skips the (large) weight summaries."""
-        cols = "*" if with_weights else (
-            "id, job_id, model_id, data_ref, technique, family, label, config, seed, threads, baseline, compressed,"
-            " '{}' AS baseline_weights, '{}' AS compressed_weights, notes, steps, environment, artifact_dir,"
-            " artifacts, created_at"
-        )
+        cols = "*" if with_weights else _RESULT_COLUMNS_NO_WEIGHTS
         rows = self._conn().execute(f"SELECT {cols} FROM results ORDER BY created_at DESC, rowid DESC").fetchall()
         return [self._result_from_row(r) for r in rows]
+
+    def latest_result(self, model_id: str, data_ref: str) -> ResultRecord | None:
+        """The newest result of ``model_id`` on ``data_ref`` (without weight summaries), or ``None``."""
+        row = self._conn().execute(
+            f"SELECT {_RESULT_COLUMNS_NO_WEIGHTS} FROM results WHERE model_id = ? AND data_ref = ?"
+            " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (model_id, data_ref),
+        ).fetchone()
+        return None if row is None else self._result_from_row(row)
 
     def get_result(self, result_id: str) -> ResultRecord:
         """One result with its weight summaries.

@@ -17,6 +17,8 @@ import pandas as pd
 import streamlit as st
 from torch import nn
 
+from lwdash.analysis.baseline import BASELINE_KIND, baseline_spec, latest_baseline
+from lwdash.cli import reproduce_command
 from lwdash.data import DataError
 from lwdash.figures import METRICS
 from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
@@ -39,6 +41,7 @@ __all__ = [
     "latency_metric_choice",
     "layer_table",
     "metrics_comparison",
+    "model_baseline",
     "model_filter",
     "model_gallery",
     "model_summary",
@@ -47,6 +50,7 @@ __all__ = [
     "pick_model",
     "pick_result",
     "pick_technique",
+    "queue_baseline",
     "queue_jobs",
     "result_detail",
     "results_table",
@@ -145,6 +149,7 @@ def model_upload(store: SqliteStore) -> None:
         else:
             outcome = (outcome_key, "ok", rec.id)
             state.put(state.SELECTED_MODEL, rec.id)
+            _measure_on_upload(store, rec)
         state.put(state.MODELS_UPLOAD_OUTCOME, outcome)
         if outcome[1] == "ok":
             st.rerun()  # once: the gallery above and the summary below now show the new model
@@ -152,6 +157,20 @@ def model_upload(store: SqliteStore) -> None:
         st.error(f"{up.name} was not imported. {outcome[2]}")
     else:
         st.success(f"Imported {up.name} as `{outcome[2]}`.")
+
+
+def _measure_on_upload(store: SqliteStore, rec: ModelRecord) -> None:
+    """A new upload gets its baseline measured at once, on the selected data set when it fits."""
+    from lwdash.data.fit import declared_mismatch
+
+    ref = state.get(state.SELECTED_DATA) or "digits"
+    try:
+        data = store.get_dataset(ref)
+    except NotFoundError:
+        return
+    if declared_mismatch(tuple(rec.input_shape), rec.num_classes, data.name, tuple(data.input_shape),
+                         data.num_classes) is None:
+        store.submit(baseline_spec(rec.id, ref))
 
 
 def _upload_limit_mb() -> int:
@@ -200,6 +219,7 @@ def dataset_upload(store: SqliteStore) -> None:
             outcome = (outcome_key, "ok", f"{rec.id}: {rec.samples_count} samples, input {_shape(rec.input_shape)}, "
                        f"{rec.num_classes} classes")
             state.put(state.SELECTED_DATA, rec.id)
+            state.put(state.MODELS_DATA, rec.id)  # the baseline panel below measures on it next
         state.put(state.MODELS_DATA_OUTCOME, outcome)
     if outcome[1] == "error":
         st.error(f"{up.name} was not imported. {outcome[2]}")
@@ -246,10 +266,109 @@ def model_summary(store: SqliteStore, model_id: str) -> None:
     c[1].metric("Input shape", _shape(rec.input_shape))
     c[2].metric("Classes", rec.num_classes)
     c[3].metric("Parameters", f"{int(layers['params'].sum()):,}")
-    c[4].metric("File size", f"{rec.size_bytes / 1024:,.1f} KiB")
+    c[4].metric("File size", _bytes(rec.size_bytes))
     if rec.arch:
         st.caption(f"Architecture: `{rec.arch}` · id `{rec.id}`")
     st.dataframe(layers, hide_index=True, width="stretch")
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n / 1024:,.1f} KiB"
+
+
+def _cli_refs(store: SqliteStore, model_id: str, data_ref: str) -> tuple[str, str | None, str]:
+    """``--model``, ``--arch`` and ``--data`` of the CLI command that reproduces a measurement."""
+    from lwdash.cli import cli_data_arg, cli_model_arg
+
+    try:
+        rec = store.get_model(model_id)
+        model, arch = cli_model_arg(model_id, rec.path), (rec.arch if rec.source_format == "state_dict" else None)
+    except (NotFoundError, ModelLoadError):
+        model, arch = model_id, None
+    try:
+        data = cli_data_arg(data_ref, store.get_dataset(data_ref).path)
+    except NotFoundError:
+        data = data_ref
+    return model, arch, data
+
+
+def _pending_baselines(store: SqliteStore, model_id: str, data_ref: str) -> list[JobRecord]:
+    return [j for j in store.list_jobs(limit=200, status=[JobStatus.QUEUED, JobStatus.RUNNING])
+            if j.spec.kind == BASELINE_KIND and j.spec.model_id == model_id and j.spec.data_ref == data_ref]
+
+
+def queue_baseline(store: SqliteStore, model_id: str, data_ref: str) -> str | None:
+    """Queue a baseline measurement of ``model_id`` on ``data_ref``, unless one is already waiting.
+
+    Returns:
+        The job id, or ``None`` when the data set does not fit the model (the reason is shown).
+    """
+    from lwdash.data.fit import declared_mismatch
+
+    pending = _pending_baselines(store, model_id, data_ref)
+    if pending:
+        return pending[0].id
+    try:
+        model, data = store.get_model(model_id), store.get_dataset(data_ref)
+    except (NotFoundError, ModelLoadError) as e:
+        st.error(f"The baseline was not measured: {e}")
+        return None
+    mismatch = declared_mismatch(tuple(model.input_shape), model.num_classes, data.name, tuple(data.input_shape),
+                                 data.num_classes)
+    if mismatch:
+        st.error(f"The baseline was not measured: {mismatch}")
+        return None
+    return store.submit(baseline_spec(model_id, data_ref))
+
+
+@st.fragment(run_every=JOB_REFRESH_S)
+def _baseline_progress(model_id: str, data_ref: str) -> None:
+    """Live progress of this model's baseline measurement; reruns the page when it ends."""
+    store = get_store()
+    pending = _pending_baselines(store, model_id, data_ref)
+    for j in pending:
+        st.progress(min(max(j.progress, 0.0), 1.0), text=f"Measuring the baseline · {j.status.value} · "
+                    f"{j.message or 'waiting for the worker'}")
+    if not pending:
+        st.rerun(scope="app")
+
+
+def model_baseline(store: SqliteStore, model_id: str) -> None:
+    """The model's own measured metrics on the chosen data set, with the button that (re)measures them."""
+    st.markdown("**Baseline, measured on this machine**")
+    data_ref = pick_data(store, key=state.MODELS_DATA)
+    measured = latest_baseline(store, model_id, data_ref)
+    failed = [j for j in store.list_jobs(limit=20, status=[JobStatus.FAILED])
+              if j.spec.kind == BASELINE_KIND and j.spec.model_id == model_id and j.spec.data_ref == data_ref]
+    if failed and (measured is None or (failed[0].finished_at or 0) > measured.created_at):
+        st.error(f"The last measurement failed: {(failed[0].error or 'no reason recorded').splitlines()[0]}")
+    if measured is not None:
+        m = measured.metrics
+        cols = st.columns(6)
+        cols[0].metric("Top-1, ONNX Runtime", f"{100 * m.top1_acc:.2f} %")
+        cols[1].metric("Top-1, PyTorch", f"{100 * m.torch_top1_acc:.2f} %")
+        cols[2].metric("ONNX file", _bytes(m.onnx_bytes))
+        cols[3].metric("MACs per sample", f"{m.macs:,}")
+        cols[4].metric("ORT latency, batch 1", f"{m.ort_b1_median_ms:.3f} ms")
+        cols[5].metric("ORT latency, batch 32", f"{m.ort_b32_median_ms:.3f} ms")
+        when = pd.Timestamp(measured.created_at, unit="s").strftime("%Y-%m-%d %H:%M UTC")
+        source = ("a baseline measurement" if measured.source == BASELINE_KIND
+                  else f"the baseline of result `{measured.source_id[:8]}`")
+        cpu = measured.environment.get("cpu_model") or "this machine"
+        st.caption(f"{m.test_samples} test samples · medians after warm-up, {m.threads} thread(s) on {cpu} · "
+                   f"PyTorch eager batch 32: {m.torch_b32_median_ms:.3f} ms · from {source}, {when}.")
+        model_arg, arch, data_arg = _cli_refs(store, model_id, data_ref)
+        st.code(reproduce_command("measure", model=model_arg, arch=arch, data=data_arg), language="bash")
+    if _pending_baselines(store, model_id, data_ref):
+        _baseline_progress(model_id, data_ref)
+        return
+    if measured is None:
+        st.caption("Not measured on this data set yet: accuracy, size, MACs and latency, the way every "
+                   "compression result's baseline is measured (a background job, seconds for the samples).")
+    label = "Measure again" if measured is not None else "Measure the baseline"
+    if st.button(label, key=state.MODELS_MEASURE, icon=":material/speed:"):
+        if queue_baseline(store, model_id, data_ref):
+            st.rerun()
 
 
 # ------------------------------------------------------------------------------------------ compress
@@ -416,6 +535,8 @@ def _job_row(job: JobRecord) -> None:
             buttons.button("Retry", key=f"{state.JOBS_PREFIX}.retry.{job.id}", on_click=_retry, args=(job.id,))
         elif job.result_id and job.spec.kind == "sensitivity":
             head.caption(f"Scan `{job.result_id[:8]}`: see its curves on the Layers page.")
+        elif job.result_id and job.spec.kind == BASELINE_KIND:
+            head.caption("Measured: see the model's baseline on the Models page.")
         elif job.result_id:
             head.caption(f"Result `{job.result_id[:8]}`: see it on the Compare page.")
 
@@ -663,6 +784,10 @@ def result_detail(store: SqliteStore, result_id: str) -> None:
     st.page_link("pages/layers.py", label="Per-layer views of this result: sparsity, MAC share, weight error, "
                  "sensitivity scan", icon=":material/stacked_bar_chart:")
     _downloads(store, rec)
+    model_arg, arch, data_arg = _cli_refs(store, rec.model_id, rec.data_ref)
+    st.caption("The same job headless (it measures the baseline and the compressed model again, on this machine):")
+    st.code(reproduce_command("run", model=model_arg, arch=arch, data=data_arg, technique=rec.config, seed=rec.seed,
+                              threads=rec.threads, extra=["--out", f"out/{rec.id[:8]}"]), language="bash")
     with st.expander("Environment the numbers were measured in"):
         st.json(rec.environment, expanded=False)
 

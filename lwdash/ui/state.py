@@ -50,8 +50,10 @@ __all__ = [
     "LAYERS_SCAN",
     "LAYERS_SCAN_JOB",
     "MODELS_ARCH",
+    "MODELS_DATA",
     "MODELS_DATA_OUTCOME",
     "MODELS_DATA_UPLOAD",
+    "MODELS_MEASURE",
     "MODELS_PICK",
     "MODELS_UPLOAD",
     "MODELS_UPLOAD_OUTCOME",
@@ -76,6 +78,8 @@ MODELS_ARCH = "models.arch"  # selectbox: architecture of an uploaded state dict
 MODELS_DATA_UPLOAD = "models.data_upload"  # file_uploader for an .npz evaluation set
 MODELS_UPLOAD_OUTCOME = "models.upload_outcome"  # ((file id, arch), "ok" | "error", model id | message)
 MODELS_DATA_OUTCOME = "models.data_outcome"  # (file id, "ok" | "error", text)
+MODELS_DATA = "models.data"  # selectbox: the data set the baseline is measured on
+MODELS_MEASURE = "models.measure"  # button: queue a baseline measurement
 
 # -- Compress page widgets ----------------------------------------------------------------
 COMPRESS_MODEL = "compress.model"  # selectbox of model ids

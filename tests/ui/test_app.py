@@ -89,6 +89,55 @@ def test_models_upload_of_an_evaluation_set(data_dir: Path, app) -> None:  # typ
     assert len(ids) == 2 and at.session_state["sel.data_ref"] == ids[1]
 
 
+def test_models_baseline_is_measured_in_the_background_and_shown_with_its_cli_command(
+    data_dir: Path, app, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    from lwdash.jobs.worker import compute_job, record_output
+
+    at = app()
+    assert at.session_state["sel.model_id"] == "sample/digits_mlp"  # the first sample is selected at start
+    assert at.button(key="models.measure").label == "Measure the baseline"
+    at.button(key="models.measure").click().run()
+    assert not at.exception and not at.error
+    store = SqliteStore(data_dir)
+    (job,) = store.list_jobs()
+    assert (job.spec.kind, job.spec.model_id, job.spec.data_ref, job.status) == (
+        "baseline", "sample/digits_mlp", "digits", JobStatus.QUEUED)
+    assert "models.measure" not in [b.key for b in at.button]  # no second measurement while one waits
+
+    # What the worker does with it (inline here: this test starts no worker).
+    assert store.claim("test") is not None
+    work = tmp_path / "work"
+    work.mkdir()
+    payload = compute_job(job.spec, work, lambda f, m: None, store)
+    assert isinstance(payload, dict)
+    record_output(store, job.id, job.spec, payload, work)
+    at.run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Top-1, ONNX Runtime"] == f"{100 * payload['metrics']['top1_acc']:.2f} %"
+    assert shown["MACs per sample"] == f"{payload['metrics']['macs']:,}"
+    assert at.code[0].value == "python -m lwdash measure --model digits_mlp"
+    assert at.button(key="models.measure").label == "Measure again"
+
+
+def test_models_upload_queues_its_baseline_measurement(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from lwdash.models import build_architecture
+
+    buf = io.BytesIO()
+    torch.save(build_architecture("digits_mlp").state_dict(), buf)
+    at = app()
+    at.selectbox(key="models.arch").set_value("digits_mlp").run()
+    at.file_uploader(key="models.upload").upload("mine.pt", buf.getvalue()).run()
+    assert not at.exception and not at.error
+    store = SqliteStore(data_dir)
+    (upload,) = [m for m in store.list_models() if m.kind == "upload"]
+    (job,) = store.list_jobs()
+    assert (job.spec.kind, job.spec.model_id, job.spec.data_ref) == ("baseline", upload.id, "digits")
+
+
 def test_compress_sweep_queues_one_job_per_value(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
     at = app("pages/compress.py")
     assert not at.exception
