@@ -27,6 +27,66 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+#: Statuses a job does not leave.
+TERMINAL = ("done", "failed", "cancelled")
+
+
+# ---------------------------------------------------------------------- helpers the browser tests share
+
+
+def shot(page, name: str, *, max_height: int = 7000) -> None:  # type: ignore[no-untyped-def]
+    """The whole page at desktop width into ``SCREENSHOTS/<name>.png`` (Streamlit scrolls inside stMain,
+    so the viewport grows to fit, up to ``max_height``)."""
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), max_height))})
+    page.wait_for_timeout(900)  # let plotly re-lay out and finish its transition
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.set_viewport_size(size)
+
+
+def wait_idle(page, timeout_ms: int = 90_000) -> None:  # type: ignore[no-untyped-def]
+    """Until Streamlit has finished the current script run (no 'Running...' status widget)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout_ms)
+
+
+def nav(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Open a page from the sidebar and wait for its heading and its script run."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
+    page.get_by_role("heading", name=name).first.wait_for()
+    wait_idle(page)
+
+
+def choose(page, label: str, option: str, *, exact: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """Pick ``option`` in the selectbox labelled ``label`` (typing filters the virtualised list first)."""
+    box = page.get_by_role("combobox", name=label)
+    box.click()
+    box.fill(option)
+    page.get_by_role("option", name=option, exact=exact).first.click()
+    wait_idle(page)
+
+
+def job_rows(db: Path, where: str = "", params: tuple[object, ...] = ()) -> list[tuple[str, str, str]]:
+    """``(id, status, error)`` of the store's jobs (read straight from its SQLite file)."""
+    with sqlite3.connect(db) as con:
+        return con.execute(f"SELECT id, status, error FROM jobs {where}", params).fetchall()
+
+
+def wait_jobs_done(db: Path, ids: list[str], timeout_s: float) -> list[tuple[str, str, str]]:
+    """Poll until every job in ``ids`` is terminal; their rows in the order of ``ids``."""
+    marks = ",".join("?" * len(ids))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = {r[0]: r for r in job_rows(db, f"WHERE id IN ({marks})", tuple(ids))}
+        if len(rows) == len(ids) and all(r[1] in TERMINAL for r in rows.values()):
+            return [rows[i] for i in ids]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"jobs not finished after {timeout_s} s: {sorted(rows.values())}")
+        time.sleep(1.0)
+
+
+# ---------------------------------------------------------------------- fixtures
 
 
 def _free_port() -> int:

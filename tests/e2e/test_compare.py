@@ -12,54 +12,23 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SCREENSHOTS
+from conftest import ROOT, SCREENSHOTS, nav, shot, wait_idle, wait_jobs_done
 
 pytestmark = pytest.mark.e2e
 
 JOB_TIMEOUT_S = 300
 
 
-def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    """The whole page at desktop width (Streamlit scrolls inside stMain, so grow the viewport to fit)."""
-    size = page.viewport_size
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 7000))})
-    page.wait_for_timeout(900)  # let plotly re-lay out
-    page.screenshot(path=str(SCREENSHOTS / f"compare-{name}.png"))
-    page.set_viewport_size(size)
-
-
-def _wait_idle(page) -> None:  # type: ignore[no-untyped-def]
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=90_000)
-
-
-def _nav(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
-    page.get_by_role("heading", name=name).first.wait_for()
-    _wait_idle(page)
-
-
-def _submit(data_dir: Path, *args: str) -> None:
+def _submit(data_dir: Path, *args: str) -> str:
+    """Queue one job with ``python -m lwdash submit``; returns its id (the first word it prints)."""
     env = {**os.environ, "LWDASH_DATA_DIR": str(data_dir)}
     out = subprocess.run([sys.executable, "-m", "lwdash", "submit", "--data-dir", str(data_dir), *args],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-
-
-def _wait_done(db: Path, n: int) -> list[tuple[str, str]]:
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    while time.monotonic() < deadline:
-        with sqlite3.connect(db) as con:
-            rows = con.execute("SELECT status, error FROM jobs").fetchall()
-        if len(rows) >= n and all(r[0] in ("done", "failed", "cancelled") for r in rows):
-            return rows
-        time.sleep(1.0)
-    raise TimeoutError(f"jobs not finished after {JOB_TIMEOUT_S} s: {rows}")
+    return out.stdout.split()[0]
 
 
 def test_compare_select_point_detail_histogram_report_and_scan(page, app_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -70,23 +39,23 @@ def test_compare_select_point_detail_histogram_report_and_scan(page, app_server,
     # Seed: two real fast jobs of different families through the CLI; the app's worker runs them.
     page.goto(url)  # the first page load starts the worker
     page.get_by_role("heading", name="Models").wait_for()
-    base = len(sqlite3.connect(db).execute("SELECT id FROM jobs").fetchall()) if db.exists() else 0
-    _submit(data_dir, "--model", "digits_cnn", "--technique", "magnitude_pruning", "--set", "amount=0.8")
-    _submit(data_dir, "--model", "digits_cnn", "--technique", "int8_static")
-    rows = _wait_done(db, base + 2)
-    assert [r[0] for r in rows].count("done") >= 2, rows
+    mine = [_submit(data_dir, "--model", "digits_cnn", "--technique", "magnitude_pruning", "--set", "amount=0.8"),
+            _submit(data_dir, "--model", "digits_cnn", "--technique", "int8_static")]
+    rows = wait_jobs_done(db, mine, JOB_TIMEOUT_S)
+    assert [r[1] for r in rows] == ["done", "done"], rows
     with sqlite3.connect(db) as con:
-        results = {r[1]: r[0] for r in con.execute("SELECT id, technique FROM results")}
-        labels = dict(con.execute("SELECT id, label FROM results").fetchall())
+        marks = ",".join("?" * len(mine))
+        results = {r[1]: r[0] for r in con.execute(f"SELECT id, technique FROM results WHERE job_id IN ({marks})", mine)}
+        labels = dict(con.execute(f"SELECT id, label FROM results WHERE job_id IN ({marks})", mine).fetchall())
     int8_id = results["int8_static"]
 
     # Compare: two fronts, each with the baseline star and both results.
-    _nav(page, "Compare")
+    nav(page, "Compare")
     charts = page.locator('[data-testid="stPlotlyChart"]')
     charts.first.wait_for()
     assert charts.first.locator("path.point").count() >= 3
     page.get_by_text(re.compile(r"result\(s\) on the front")).first.wait_for()
-    _shot(page, "1-fronts")
+    shot(page, "compare-1-fronts")
 
     # Click the int8 marker on the accuracy-vs-size chart: its detail opens.
     where = page.evaluate(
@@ -106,7 +75,7 @@ def test_compare_select_point_detail_histogram_report_and_scan(page, app_server,
     assert where is not None, "the int8 result has no marker on the size chart"
     marker = charts.first.locator(".scatterlayer .trace").nth(where[0]).locator("path.point").nth(where[1])
     marker.click(force=True)
-    _wait_idle(page)
+    wait_idle(page)
     page.get_by_role("heading", name=labels[int8_id]).wait_for(timeout=30_000)
     assert labels[int8_id] in page.get_by_role("combobox", name="Result", exact=True).input_value()
     detail = page.locator('[data-testid="stMain"]').inner_text()
@@ -114,7 +83,7 @@ def test_compare_select_point_detail_histogram_report_and_scan(page, app_server,
     hist = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="exact zeros")
     hist.first.wait_for()
     hist.first.scroll_into_view_if_needed()
-    _shot(page, "2-detail-histogram")
+    shot(page, "compare-2-detail-histogram")
 
     # The 3-D view and the side-by-side comparison of both results.
     page.get_by_text("3-D view: accuracy / size / latency").click()
@@ -125,11 +94,11 @@ def test_compare_select_point_detail_histogram_report_and_scan(page, app_server,
         box.click()
         box.fill(labels[rid])
         page.get_by_role("option", name=re.compile(re.escape(labels[rid]))).first.click()
-        _wait_idle(page)
+        wait_idle(page)
     page.keyboard.press("Escape")  # close the option list
-    _wait_idle(page)
+    wait_idle(page)
     page.get_by_text("Overlay the weights of").wait_for()
-    _shot(page, "3-3d-side-by-side")
+    shot(page, "compare-3-3d-side-by-side")
 
     # The HTML report: one self-contained file with both results, the table, configs and environment.
     with page.expect_download(timeout=120_000) as dl:
@@ -153,24 +122,24 @@ def test_compare_select_point_detail_histogram_report_and_scan(page, app_server,
     rpage.close()
 
     # Layers: per-layer views of the selected result, then a sensitivity scan as a background job.
-    _nav(page, "Layers")
+    nav(page, "Layers")
     page.get_by_label(re.compile("^Levels")).wait_for()
     assert page.get_by_label(re.compile("^Levels")).input_value() == "0.3, 0.5, 0.7, 0.9"
     assert "Digits CNN" in page.get_by_role("combobox", name="Model", exact=True).input_value()  # the result's model
     page.get_by_role("tab", name="Weight error").click()
     page.get_by_text("Weight error per layer").first.wait_for()
-    _shot(page, "5-layers-error")
+    shot(page, "compare-5-layers-error")
     page.get_by_role("tab", name="Parameters & MACs").click()
     page.get_by_text("Share of parameters and MACs").first.wait_for()
-    _shot(page, "6-layers-share")
+    shot(page, "compare-6-layers-share")
     page.get_by_role("button", name="Run the sensitivity scan").click()
     page.get_by_text(re.compile("Queued the scan")).wait_for()
     page.get_by_text(re.compile(r"Most sensitive at")).wait_for(timeout=JOB_TIMEOUT_S * 1000)
-    _wait_idle(page)
+    wait_idle(page)
     with sqlite3.connect(db) as con:
         scans = con.execute("SELECT payload FROM analyses WHERE kind = 'sensitivity'").fetchall()
     assert len(scans) == 1
     scan = json.loads(scans[0][0])
     assert scan["levels"] == [0.3, 0.5, 0.7, 0.9] and len(scan["layers"]) == 4
     page.get_by_text(re.compile(r"Most sensitive at")).scroll_into_view_if_needed()
-    _shot(page, "7-sensitivity")
+    shot(page, "compare-7-sensitivity")

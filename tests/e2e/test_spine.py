@@ -8,49 +8,18 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import SCREENSHOTS
+from conftest import choose, nav, shot, wait_idle, wait_jobs_done
 
 from lwdash.data.digits import load_digits
 
 pytestmark = pytest.mark.e2e
 
-JOB_TIMEOUT_MS = 240_000
-
-
-def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    """The whole page at desktop width (Streamlit scrolls inside stMain, so grow the viewport to fit)."""
-    size = page.viewport_size
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 5000))})
-    page.wait_for_timeout(800)  # let plotly re-lay out and finish its transition
-    page.screenshot(path=str(SCREENSHOTS / f"spine-{name}.png"))
-    page.set_viewport_size(size)
-
-
-def _wait_idle(page) -> None:  # type: ignore[no-untyped-def]
-    """Until Streamlit has finished the current script run (no 'Running...' status widget)."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=60_000)
-
-
-def _choose(page, label: str, option: str, *, exact: bool = True) -> None:  # type: ignore[no-untyped-def]
-    box = page.get_by_role("combobox", name=label)
-    box.click()
-    box.fill(option)  # typing filters the (virtualised) list down to the option
-    page.get_by_role("option", name=option, exact=exact).first.click()
-    _wait_idle(page)
-
-
-def _nav(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name).click()
-    page.get_by_role("heading", name=name).wait_for()
-    _wait_idle(page)
+JOB_TIMEOUT_S = 240
 
 
 def _onnx_top1(path: Path) -> float:
@@ -72,54 +41,48 @@ def test_pick_sample_queue_job_see_point_and_download(page, app_server, tmp_path
     select.wait_for()
     select.click()
     page.locator(".st-key-models-pick-sample-digits_cnn button", has_text="Selected").wait_for()
-    _wait_idle(page)
-    _shot(page, "1-models")
+    wait_idle(page)
+    shot(page, "spine-1-models")
 
     db = data_dir / "lwdash.sqlite3"
     with sqlite3.connect(db) as con:  # other browser tests may share this app and its store
         jobs_before = {r[0] for r in con.execute("SELECT id FROM jobs")}
 
     # 2. Compress: the picked model is preselected; magnitude pruning at two ratios queues two jobs.
-    _nav(page, "Compress")
+    nav(page, "Compress")
     page.get_by_role("heading", name="Compress").wait_for()
-    _wait_idle(page)
+    wait_idle(page)
     assert "Digits CNN" in page.get_by_role("combobox", name="Model").input_value()
-    _choose(page, "Technique", "pruning · Magnitude pruning (unstructured)")
+    choose(page, "Technique", "pruning · Magnitude pruning (unstructured)")
     amount = page.get_by_label(re.compile(r"^Amount|^Ratio|^Sparsity", re.I)).first
     amount.fill("0.5, 0.8")
-    _shot(page, "2-compress-form")
+    shot(page, "spine-2-compress-form")
     page.get_by_role("button", name="Queue jobs").click()
     page.get_by_text(re.compile(r"Queued 2 job")).wait_for()
-    _shot(page, "3-compress-queued")
+    shot(page, "spine-3-compress-queued")
 
     # 3. Jobs: both finish in the background worker, shown live without a page reload.
-    _nav(page, "Jobs")
+    nav(page, "Jobs")
     page.get_by_role("heading", name="Jobs").wait_for()
     with sqlite3.connect(db) as con:
         mine = [r[0] for r in con.execute("SELECT id FROM jobs") if r[0] not in jobs_before]
     assert len(mine) == 2
     marks = ",".join("?" * len(mine))
-    deadline = time.monotonic() + JOB_TIMEOUT_MS / 1000
-    while True:
-        with sqlite3.connect(db) as con:
-            statuses = [r[0] for r in con.execute(f"SELECT status FROM jobs WHERE id IN ({marks})", mine)]
-        if all(st in ("done", "failed", "cancelled") for st in statuses) or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert statuses == ["done", "done"], statuses
+    rows = wait_jobs_done(db, mine, JOB_TIMEOUT_S)
+    assert [r[1] for r in rows] == ["done", "done"], rows
     for job_id in mine:  # the live panel shows them done without a reload
         page.get_by_text(re.compile(rf"· done ·.*job {job_id[:8]}")).first.wait_for()
-    _shot(page, "4-jobs-done")
+    shot(page, "spine-4-jobs-done")
 
     # 4. Compare: the two points sit on the accuracy-vs-size chart beside the baseline.
-    _nav(page, "Compare")
+    nav(page, "Compare")
     page.get_by_role("heading", name="Compare").wait_for()
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     chart.wait_for()
-    _wait_idle(page)
+    wait_idle(page)
     # baseline + 2 results drawn as scatter markers
     assert chart.locator("path.point").count() >= 3
-    _shot(page, "5-compare")
+    shot(page, "spine-5-compare")
 
     # 5. The detail of the 80 % result, its histogram, and the ONNX download.
     with sqlite3.connect(db) as con:
@@ -127,9 +90,9 @@ def test_pick_sample_queue_job_see_point_and_download(page, app_server, tmp_path
     assert len(rows) == 2
     rid, _label, compressed_json = next(r for r in rows if "amount=0.8" in r[1])
     shown_acc = json.loads(compressed_json)["top1_acc"]
-    _choose(page, "Result", rid[:8], exact=False)
+    choose(page, "Result", rid[:8], exact=False)
     page.get_by_text("Weights of").wait_for()
-    _shot(page, "6-result-detail")
+    shot(page, "spine-6-result-detail")
     assert f"{100 * shown_acc:.2f}" in page.locator('[data-testid="stMain"]').inner_text()
 
     with page.expect_download() as dl:
