@@ -14,6 +14,7 @@ st.navigation(
         st.Page("pages/compress.py", title="Compress", icon=":material/compress:"),
         st.Page("pages/jobs.py", title="Jobs", icon=":material/work_history:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/scatter_plot:"),
+        st.Page("pages/search.py", title="Search", icon=":material/travel_explore:"),
         st.Page("pages/layers.py", title="Layers", icon=":material/stacked_bar_chart:"),
     ]
 ).run()

@@ -5,6 +5,8 @@ Commands:
     samples      list the bundled sample models
     run          compress a model inline and write model.onnx, model.pt2, result.json, model_card.md
     submit       queue the same job(s) into the store for a worker
+    search       queue a multi-objective search (Optuna) whose trials fill the front
+    searches     list the store's searches
     measure      measure a model as it stands (the Models page's baseline)
     scan         per-layer sensitivity scan (the Layers page's curves)
     jobs         list the store's jobs
@@ -38,8 +40,8 @@ if TYPE_CHECKING:
     from lwdash.models.base import LoadedModel
     from lwdash.store.sqlite import SqliteStore
 
-__all__ = ["UsageError", "build_specs", "cli_data_arg", "cli_model_arg", "main", "parse_assignments", "parse_step",
-           "reproduce_command"]
+__all__ = ["UsageError", "build_specs", "cli_data_arg", "cli_model_arg", "main", "parse_assignments", "parse_space",
+           "parse_step", "reproduce_command"]
 
 EXIT_BAD_INPUT = 2
 
@@ -502,46 +504,138 @@ def _store(args: argparse.Namespace) -> SqliteStore:
     return SqliteStore(get_settings(args.data_dir).data_dir)
 
 
-def _cmd_submit(args: argparse.Namespace) -> int:
+def _stored_model_and_data(args: argparse.Namespace, store: SqliteStore) -> tuple[str, str]:
+    """``--model`` and ``--data`` as ids in the store (files are imported first); refuses a misfit."""
+    from lwdash.data.fit import declared_mismatch
     from lwdash.models import list_samples
 
-    specs = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
-                        seed=args.seed, threads=args.threads, label=args.label, steps=args.step)  # config errors first
-    store = _store(args)
     name = args.model.removeprefix("sample/")
     if name in {s.name for s in list_samples()}:
-        model_id = f"sample/{name}"
-        rec_shape = store.get_model(model_id)
+        model = store.get_model(f"sample/{name}")
     elif args.model.startswith("upload/"):
-        rec_shape = store.get_model(args.model)
-        model_id = args.model
+        model = store.get_model(args.model)
     elif Path(args.model).is_file():
         path = Path(args.model)
-        rec_shape = store.import_model(path.name, path.read_bytes(), arch=args.arch)
-        model_id = rec_shape.id
-        print(f"imported {path} as {model_id}")
+        model = store.import_model(path.name, path.read_bytes(), arch=args.arch)
+        print(f"imported {path} as {model.id}")
     else:
         raise UsageError(f"--model {args.model!r} is not a sample, a stored model id (upload/...) or an existing file")
 
     if args.data == "digits" or args.data.startswith("dataset/"):
-        data_rec = store.get_dataset(args.data)
+        data = store.get_dataset(args.data)
     elif Path(args.data).is_file():
         path = Path(args.data)
-        data_rec = store.import_dataset(path.name, path.read_bytes())
-        print(f"imported {path} as {data_rec.id}")
+        data = store.import_dataset(path.name, path.read_bytes(), input_shape=tuple(model.input_shape))
+        print(f"imported {path} as {data.id}")
     else:
-        raise UsageError(f"--data {args.data!r}: use 'digits', a stored data set id (dataset/...) or an .npz path")
-    if tuple(data_rec.input_shape) != tuple(rec_shape.input_shape):
-        raise UsageError(
-            f"model expects input {tuple(rec_shape.input_shape)}, data has {tuple(data_rec.input_shape)}"
-        )
-    specs = [dataclasses.replace(s, model_id=model_id, data_ref=data_rec.id) for s in specs]
-    _validate_for_model(specs, store.load_model(model_id), tuple(data_rec.input_shape))
+        raise UsageError(f"--data {args.data!r}: use 'digits', a stored data set id (dataset/...), an .npz path "
+                         "or a zipped image folder")
+    mismatch = declared_mismatch(tuple(model.input_shape), model.num_classes, data.name, tuple(data.input_shape),
+                                 data.num_classes)
+    if mismatch:
+        raise UsageError(mismatch)
+    return model.id, data.id
+
+
+def _warn_without_worker(store: SqliteStore) -> None:
+    if not store.live_workers():
+        print("no worker is running: start one with `python -m lwdash worker`", file=sys.stderr)
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    specs = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
+                        seed=args.seed, threads=args.threads, label=args.label, steps=args.step)  # config errors first
+    store = _store(args)
+    model_id, data_ref = _stored_model_and_data(args, store)
+    specs = [dataclasses.replace(s, model_id=model_id, data_ref=data_ref) for s in specs]
+    _validate_for_model(specs, store.load_model(model_id), tuple(store.get_dataset(data_ref).input_shape))
     ids = store.submit_many(specs)
     for job_id, spec in zip(ids, specs, strict=True):
         print(f"{job_id}  queued  {spec.label or _label(spec)}")
-    if not store.live_workers():
-        print("no worker is running: start one with `python -m lwdash worker`", file=sys.stderr)
+    _warn_without_worker(store)
+    return 0
+
+
+def parse_space(items: Sequence[str], technique: str) -> tuple[Any, ...]:
+    """``--space knob=low:high[:log]`` or ``--space knob=a,b,c`` items as :class:`~lwdash.search.KnobRange` s.
+
+    Values of a choice knob are read as the knob reads them (``true`` / ``false`` for toggles).
+    No ``--space``: the technique's sweepable knobs over their suggested ranges.
+    """
+    from lwdash.search import KnobRange, default_space, searchable_knobs
+
+    if not items:
+        return default_space(technique)
+    knobs = {k.name: k for k in searchable_knobs(technique)}
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name or not value.strip():
+            raise UsageError(f"--space {item!r}: expected knob=low:high[:log] or knob=a,b,c")
+        spec = knobs.get(name)
+        if spec is None:
+            raise UsageError(f"--space {item!r}: {technique} has no searchable knob {name!r}; searchable: "
+                             f"{', '.join(knobs) or '(none)'}")
+        try:
+            if ":" in value:
+                low, high, *rest = value.split(":")
+                if rest not in ([], ["log"]):
+                    raise ValueError("only ':log' may follow low:high")
+                integer = spec.widget == "int"
+                out.append(KnobRange(name, low=float(low), high=float(high), log=bool(rest), integer=integer))
+            else:
+                choices = [v.strip() for v in value.split(",") if v.strip()]
+                if spec.widget == "toggle":
+                    choices = [c.lower() in ("1", "true", "yes", "on") for c in choices]  # type: ignore[misc]
+                elif spec.options:
+                    by_text = {str(o): o for o in spec.options}
+                    choices = [by_text.get(c, c) for c in choices]
+                out.append(KnobRange(name, choices=tuple(choices)))
+        except ValueError as e:
+            raise UsageError(f"--space {item!r}: {e}") from None
+    return tuple(out)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from lwdash.search import SearchConfig, check_search
+    from lwdash.techniques import build_config, get_technique, jsonable
+    from lwdash.techniques.base import CONFIG_FORMAT_VERSION
+
+    try:
+        tech = get_technique(args.technique)
+    except KeyError as e:
+        raise UsageError(str(e.args[0])) from None
+    space = parse_space(args.space, args.technique)
+    fixed = parse_assignments(args.set, sweep=False)
+    try:  # --set values as the config reads them (typed), so the trials' configs are exact
+        typed = build_config(tech.config_type, fixed)
+        fixed = {k: jsonable(getattr(typed, k)) for k in fixed}
+        cfg = SearchConfig(technique=args.technique, version=CONFIG_FORMAT_VERSION, space=space,
+                           fixed=tuple(fixed.items()), objectives=tuple(o.strip() for o in args.objectives.split(",")),
+                           sampler=args.sampler, trials=args.trials, parallel=args.parallel, seed=args.seed)
+        check_search(cfg)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"bad search: {e}") from None
+    store = _store(args)
+    model_id, data_ref = _stored_model_and_data(args, store)
+    search_id = store.create_search(model_id, data_ref, cfg.to_dict())
+    print(f"{search_id}  running  {cfg.describe()}")
+    _warn_without_worker(store)
+    return 0
+
+
+def _cmd_searches(args: argparse.Namespace) -> int:
+    from lwdash.search import SearchConfig
+
+    store = _store(args)
+    rows = []
+    for s in store.list_searches(status=args.status):
+        cfg = SearchConfig.from_dict(s.config)
+        front = ", ".join(str(t + 1) for t in s.summary.get("front", [])) or "-"
+        rows.append([s.id, s.status, f"{cfg.technique} on {s.model_id}", f"{len(store.search_trials(s.id))}/"
+                     f"{cfg.trials}", front, s.message[:60]])
+    _print_table(["id", "status", "search", "trials", "front (trial numbers)", "detail"], rows)
     return 0
 
 
@@ -636,6 +730,7 @@ def _add_job_arguments(p: argparse.ArgumentParser, *, for_submit: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m lwdash`` argument parser."""
     from lwdash.jobs.worker import add_worker_arguments
+    from lwdash.search import OBJECTIVES
 
     parser = argparse.ArgumentParser(prog="python -m lwdash", description="lwdash: compress models, measure honestly")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -658,6 +753,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_arguments(p, for_submit=True)
     p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")
     p.set_defaults(func=_cmd_submit)
+
+    p = sub.add_parser("search", help="queue a multi-objective search: a sampler proposes configs, each runs as a job")
+    p.add_argument("--model", required=True, help="sample name, stored model id (upload/...) or model file path")
+    p.add_argument("--arch", default=None, help="architecture key, needed for state dicts")
+    p.add_argument("--data", default="digits", help="'digits' (default), a stored data set id or an .npz / .zip path")
+    p.add_argument("--technique", required=True, help="technique key (see `python -m lwdash techniques`)")
+    p.add_argument("--space", action="append", default=[], metavar="KNOB=LOW:HIGH[:log] | KNOB=A,B",
+                   help="a knob to explore (repeatable; default: the technique's sweepable knobs)")
+    p.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="fix another knob (repeatable)")
+    p.add_argument("--objectives", default="top1_acc,onnx_bytes",
+                   help="two or three of: " + ", ".join(OBJECTIVES))
+    p.add_argument("--sampler", default="tpe", choices=["tpe", "gp", "nsga2", "random"])
+    p.add_argument("--trials", type=int, default=12, help="trials in all (default 12)")
+    p.add_argument("--parallel", type=int, default=1, help="trials queued at once (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="the sampler's and the trials' seed (default 0)")
+    p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("searches", help="list searches")
+    p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")
+    p.add_argument("--status", default=None, choices=["running", "done", "failed", "cancelled"])
+    p.set_defaults(func=_cmd_searches)
 
     p = sub.add_parser("measure", help="measure a model as it stands (accuracy, size, MACs, latency)")
     _add_model_data_arguments(p)

@@ -56,6 +56,7 @@ from lwdash.jobs.worker import (
     stop_on_signals,
     time_limit_message,
 )
+from lwdash.search import advance_searches
 from lwdash.store.records import NotFoundError
 from lwdash.store.sqlite import SqliteStore
 
@@ -404,6 +405,7 @@ class _Driver:
         self.check_limits()
         if stop.is_set():
             return False
+        advance_searches(self.store)  # queue the next trials of running searches before claiming
         claimed = self.submit()
         if idle.should_exit(bool(self.in_flight) or claimed):
             log.info("worker %s: idle and no app is alive: exiting", self.worker_id)

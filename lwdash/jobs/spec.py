@@ -33,6 +33,7 @@ class JobSpec:
     # "compress" (runner.execute -> a result); "sensitivity" (a per-layer scan) and "baseline" (the model's
     # own metrics) -> an analysis
     kind: str = "compress"
+    search_id: str = ""  # the search that proposed this job as one of its trials ("" for other jobs)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import lwdash
 from lwdash.config import Settings, get_settings
 from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
+from lwdash.search import advance_searches
 from lwdash.store.records import NotFoundError
 from lwdash.store.sqlite import SqliteStore, _pid_alive
 
@@ -479,6 +480,7 @@ def _tick(
 
     if stop.is_set():
         return False
+    advance_searches(store)  # queue the next trials of running searches before claiming
     claimed = False
     while len(running) < concurrency:
         new_job = store.claim(worker_id)

@@ -1,7 +1,15 @@
 """The durable store: models, data sets, the job queue, results and workers (SQLite + files)."""
 from __future__ import annotations
 
-from lwdash.store.records import DatasetRecord, ModelRecord, NotFoundError, ResultRecord, WorkerRecord
+from lwdash.store.records import (
+    DatasetRecord,
+    ModelRecord,
+    NotFoundError,
+    ResultRecord,
+    SearchRecord,
+    SearchTrialRecord,
+    WorkerRecord,
+)
 from lwdash.store.sqlite import MODEL_SUFFIXES, SqliteStore
 
 __all__ = [
@@ -10,6 +18,8 @@ __all__ = [
     "ModelRecord",
     "NotFoundError",
     "ResultRecord",
+    "SearchRecord",
+    "SearchTrialRecord",
     "SqliteStore",
     "WorkerRecord",
     "open_store",

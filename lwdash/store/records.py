@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lwdash.measure.metrics import Metrics
 
-__all__ = ["AnalysisRecord", "DatasetRecord", "ModelRecord", "NotFoundError", "ResultRecord", "WorkerRecord"]
+__all__ = [
+    "AnalysisRecord",
+    "DatasetRecord",
+    "ModelRecord",
+    "NotFoundError",
+    "ResultRecord",
+    "SearchRecord",
+    "SearchTrialRecord",
+    "WorkerRecord",
+]
 
 
 class NotFoundError(LookupError):
@@ -142,3 +151,51 @@ class AnalysisRecord:
     config: dict[str, Any]
     payload: dict[str, Any]
     created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """A multi-objective search: its config, where it stands, and (once over) its summary.
+
+    Attributes:
+        config: :meth:`lwdash.search.SearchConfig.to_dict` of what it explores.
+        status: ``running`` (trials are being proposed and run), ``done``, ``failed`` or ``cancelled``.
+        message: a line on where it stands ("trial 5 of 12 queued", the reason it ended).
+        summary: set when it ends: :func:`lwdash.search.search_summary`'s dict.
+        cancel_requested: the user asked to stop it; the next worker pass cancels its open trials.
+    """
+
+    id: str
+    model_id: str
+    data_ref: str
+    config: dict[str, Any]
+    status: str
+    message: str = ""
+    created_at: float = 0.0
+    finished_at: float | None = None
+    cancel_requested: bool = False
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchTrialRecord:
+    """One proposed point of a search: the knob values the sampler asked for and the job that measures them.
+
+    Attributes:
+        trial: the trial number (0, 1, ...), in the order the sampler proposed them.
+        params: the searched knobs' values.
+        system_attrs: the sampler's own bookkeeping for this trial (kept so the study can be rebuilt).
+        job_status / result_id: the trial job's status and, once done, its result.
+        metrics / baseline: that result's compressed and baseline :class:`Metrics` as dicts (``None`` before).
+    """
+
+    search_id: str
+    trial: int
+    job_id: str
+    params: dict[str, Any]
+    system_attrs: dict[str, Any]
+    job_status: str
+    result_id: str | None = None
+    error: str = ""
+    metrics: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None

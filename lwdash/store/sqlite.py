@@ -41,6 +41,8 @@ from lwdash.store.records import (
     ModelRecord,
     NotFoundError,
     ResultRecord,
+    SearchRecord,
+    SearchTrialRecord,
     WorkerRecord,
 )
 
@@ -64,7 +66,7 @@ MODEL_SUFFIXES = (".onnx", ".pt2", ".pt", ".pth", ".ts", ".safetensors")
 #: Evaluation-set suffixes accepted for upload: NumPy archives and zipped image folders.
 DATASET_SUFFIXES = (".npz", ".zip")
 _NAME_MAX_CHARS = 200
-_TABLES = ("models", "datasets", "jobs", "results", "workers", "analyses")
+_TABLES = ("models", "datasets", "jobs", "results", "workers", "analyses", "searches")
 #: The results columns with the (large) weight summaries left out.
 _RESULT_COLUMNS_NO_WEIGHTS = (
     "id, job_id, model_id, data_ref, technique, family, label, config, seed, threads, baseline, compressed,"
@@ -157,6 +159,27 @@ CREATE TABLE IF NOT EXISTS workers (
     host TEXT NOT NULL,
     started_at REAL NOT NULL,
     heartbeat_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS searches (
+    id TEXT PRIMARY KEY,
+    model_id TEXT NOT NULL,
+    data_ref TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    summary TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS searches_status ON searches (status, created_at);
+CREATE TABLE IF NOT EXISTS search_trials (
+    search_id TEXT NOT NULL,
+    trial INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    params TEXT NOT NULL,
+    system_attrs TEXT NOT NULL,
+    PRIMARY KEY (search_id, trial)
 );
 CREATE TABLE IF NOT EXISTS revisions (
     name TEXT PRIMARY KEY,
@@ -1192,6 +1215,138 @@ class SqliteStore:
         return AnalysisRecord(
             id=r["id"], job_id=r["job_id"], kind=r["kind"], model_id=r["model_id"], data_ref=r["data_ref"],
             config=json.loads(r["config"]), payload=json.loads(r["payload"]), created_at=float(r["created_at"]),
+        )
+
+    # ------------------------------------------------------------------ searches
+
+    def create_search(self, model_id: str, data_ref: str, config: dict[str, Any]) -> str:
+        """Record a new search as ``running``; a worker proposes and queues its trials. Returns its id."""
+        search_id = uuid.uuid4().hex
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO searches (id, model_id, data_ref, config, status, message, created_at)"
+                " VALUES (?, ?, ?, ?, 'running', 'waiting for a worker to propose the first trial', ?)",
+                (search_id, model_id, data_ref, _dumps(config), time.time()),
+            )
+        return search_id
+
+    def get_search(self, search_id: str) -> SearchRecord:
+        """One search.
+
+        Raises:
+            NotFoundError: no such search.
+        """
+        row = self._conn().execute("SELECT * FROM searches WHERE id = ?", (search_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no search {search_id!r}")
+        return self._search_from_row(row)
+
+    def list_searches(self, *, status: str | None = None, model_id: str | None = None) -> list[SearchRecord]:
+        """Searches, newest first, optionally only those with ``status`` and / or of ``model_id``."""
+        where, params = [], []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if model_id is not None:
+            where.append("model_id = ?")
+            params.append(model_id)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._conn().execute(
+            f"SELECT * FROM searches {clause} ORDER BY created_at DESC, rowid DESC", params
+        ).fetchall()
+        return [self._search_from_row(r) for r in rows]
+
+    def search_trials(self, search_id: str) -> list[SearchTrialRecord]:
+        """The trials proposed so far, in trial order, with their jobs' status and result."""
+        rows = self._conn().execute(
+            "SELECT t.search_id, t.trial, t.job_id, t.params, t.system_attrs, j.status, j.result_id, j.error,"
+            " r.id, r.compressed, r.baseline FROM search_trials t LEFT JOIN jobs j ON j.id = t.job_id"
+            " LEFT JOIN results r ON r.id = j.result_id WHERE t.search_id = ? ORDER BY t.trial",
+            (search_id,),
+        ).fetchall()
+        return [
+            SearchTrialRecord(
+                search_id=r[0], trial=int(r[1]), job_id=r[2], params=json.loads(r[3]), system_attrs=json.loads(r[4]),
+                job_status=r[5] or JobStatus.FAILED.value, result_id=r[8], error=r[7] or ("" if r[5] else "job lost"),
+                metrics=json.loads(r[9]) if r[9] else None, baseline=json.loads(r[10]) if r[10] else None,
+            )
+            for r in rows
+        ]
+
+    def add_search_trial(
+        self, search_id: str, trial: int, spec: JobSpec, params: dict[str, Any], system_attrs: dict[str, Any]
+    ) -> str | None:
+        """Queue trial ``trial`` of a running search as a job, unless it exists already.
+
+        One transaction: the trial row and its job appear together or not at all, so two workers
+        advancing the same search cannot queue the same trial twice.
+
+        Returns:
+            The new job's id, or ``None`` if trial ``trial`` was already queued or the search is over.
+        """
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        with self._write() as conn:
+            live = conn.execute(
+                "SELECT 1 FROM searches WHERE id = ? AND status = 'running' AND cancel_requested = 0", (search_id,)
+            ).fetchall()
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO search_trials (search_id, trial, job_id, params, system_attrs)"
+                " SELECT ?, ?, ?, ?, ? WHERE ?",
+                (search_id, trial, job_id, _dumps(params), _dumps(system_attrs), 1 if live else 0),
+            )
+            if cur.rowcount != 1:
+                return None
+            conn.execute(
+                "INSERT INTO jobs (id, spec, status, message, created_at, queued_at) VALUES (?, ?, 'queued', 'queued', ?, ?)",
+                (job_id, _dumps(asdict(spec)), now, now),
+            )
+            conn.execute("UPDATE searches SET message = ? WHERE id = ?",
+                         (f"trial {trial + 1} queued", search_id))
+        return job_id
+
+    def set_search_message(self, search_id: str, message: str) -> None:
+        """Say where a running search stands."""
+        with self._write() as conn:
+            conn.execute("UPDATE searches SET message = ? WHERE id = ? AND status = 'running'", (message, search_id))
+
+    def cancel_search(self, search_id: str) -> str:
+        """Ask a running search to stop: the next worker pass cancels its queued and running trials.
+
+        Returns:
+            The search's status (``running`` until a worker acts, or the status it already had).
+
+        Raises:
+            NotFoundError: no such search.
+        """
+        with self._write() as conn:
+            found = conn.execute("SELECT status FROM searches WHERE id = ?", (search_id,)).fetchall()
+            if not found:
+                raise NotFoundError(f"no search {search_id!r}")
+            if found[0][0] == "running":
+                conn.execute("UPDATE searches SET cancel_requested = 1, message = 'cancelling' WHERE id = ?",
+                             (search_id,))
+            return str(found[0][0])
+
+    def finish_search(self, search_id: str, status: str, message: str, summary: dict[str, Any]) -> bool:
+        """End a running search with its summary; ``False`` if it had already ended."""
+        if status not in ("done", "failed", "cancelled"):
+            raise ValueError(f"a search ends done, failed or cancelled, not {status!r}")
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE searches SET status = ?, message = ?, summary = ?, finished_at = ?"
+                " WHERE id = ? AND status = 'running'",
+                (status, message, _dumps(summary), time.time(), search_id),
+            )
+            return cur.rowcount == 1
+
+    @staticmethod
+    def _search_from_row(r: sqlite3.Row) -> SearchRecord:
+        return SearchRecord(
+            id=r["id"], model_id=r["model_id"], data_ref=r["data_ref"], config=json.loads(r["config"]),
+            status=r["status"], message=r["message"], created_at=float(r["created_at"]),
+            finished_at=None if r["finished_at"] is None else float(r["finished_at"]),
+            cancel_requested=bool(r["cancel_requested"]), summary=json.loads(r["summary"]),
         )
 
     # ------------------------------------------------------------------ workers

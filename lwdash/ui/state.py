@@ -57,6 +57,23 @@ __all__ = [
     "MODELS_PICK",
     "MODELS_UPLOAD",
     "MODELS_UPLOAD_OUTCOME",
+    "SEARCH_CANCEL",
+    "SEARCH_CHART",
+    "SEARCH_COSTS",
+    "SEARCH_DATA",
+    "SEARCH_FIXED",
+    "SEARCH_FORM",
+    "SEARCH_KNOBS",
+    "SEARCH_MODEL",
+    "SEARCH_PARALLEL",
+    "SEARCH_PICK",
+    "SEARCH_PREFIX",
+    "SEARCH_PROGRESS",
+    "SEARCH_SAMPLER",
+    "SEARCH_SEED",
+    "SEARCH_SHOWN",
+    "SEARCH_TECHNIQUE",
+    "SEARCH_TRIALS",
     "SELECTED_DATA",
     "SELECTED_MODEL",
     "SELECTED_RESULT",
@@ -113,6 +130,25 @@ COMPARE_PNG = "compare.png"  # download button: the charts as PNG (zip)
 COMPARE_SIDE = "compare.side"  # multiselect: 2-4 results side by side
 COMPARE_SIDE_LAYER = "compare.side_layer"  # selectbox: layer of the side-by-side histogram overlay
 COMPARE_SIDE_LOG = "compare.side_log"  # toggle: log scale of that overlay
+
+# -- Search page widgets ------------------------------------------------------------------
+SEARCH_MODEL = "search.model"  # selectbox of model ids
+SEARCH_DATA = "search.data"  # selectbox of data refs
+SEARCH_TECHNIQUE = "search.technique"  # selectbox of technique keys (with searchable knobs)
+SEARCH_KNOBS = "search.knobs"  # multiselect per technique: "search.knobs.<technique>"
+SEARCH_PREFIX = "search.range"  # a knob's range widgets: "search.range.<technique>.<knob>.low|high|log|choices"
+SEARCH_FORM = "search.form"  # st.form of the search's space, objectives and sampler
+SEARCH_COSTS = "search.costs"  # multiselect: the costs minimised beside accuracy
+SEARCH_SAMPLER = "search.sampler"  # selectbox: tpe / gp / nsga2 / random
+SEARCH_TRIALS = "search.trials"  # number input
+SEARCH_PARALLEL = "search.parallel"  # number input: trials queued at once
+SEARCH_SEED = "search.seed"  # number input
+SEARCH_FIXED = "search.fixed"  # text input: other knobs, knob=value
+SEARCH_CANCEL = "search.cancel"  # per-search buttons: "search.cancel.<search id>"
+SEARCH_SHOWN = "search.shown"  # selectbox: the search shown in detail
+SEARCH_PICK = "sel.search_id"  # str: the search shown in detail (plain key, survives page changes)
+SEARCH_CHART = "search.chart"  # plotly chart of a search's trials: "search.chart.<search id>"
+SEARCH_PROGRESS = "search.progress"  # plotly chart of its progress: "search.progress.<search id>"
 
 # -- Layers page widgets ------------------------------------------------------------------
 LAYERS_PICK = "layers.pick"  # selectbox: result id (shares SELECTED_RESULT)

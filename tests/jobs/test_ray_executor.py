@@ -9,14 +9,15 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from _jobs_harness import wait_job as _wait
 
 from lwdash.config import get_settings
-from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
+from lwdash.jobs.spec import JobSpec, JobStatus
 from lwdash.store import SqliteStore
 
 pytestmark = pytest.mark.slow
@@ -28,17 +29,6 @@ HERE = Path(__file__).resolve().parent
 def _spec(technique: str, **data: object) -> JobSpec:
     return JobSpec(model_id="sample/digits_mlp", data_ref="digits",
                    technique={"type": technique, "version": 1, "data": dict(data)})
-
-
-def _wait(store: SqliteStore, job_id: str, ok: Callable[[JobRecord], bool], timeout_s: float) -> JobRecord:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        job = store.get_job(job_id)
-        if ok(job):
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} still {job.status.value} ({job.message!r}) after {timeout_s} s")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +118,23 @@ def test_ray_task_crash_and_memory_limit_fail_the_job_with_the_reason(served: Sq
     job = _wait(store, after, lambda j: j.status.terminal, 120)
     assert job.status is JobStatus.FAILED
     assert job.error.startswith("RuntimeError: test: the technique broke") and "Traceback" in job.error
+
+
+def test_the_ray_driver_advances_searches(served: SqliteStore) -> None:
+    """A search's trials are proposed by the driver and run as Ray tasks; the search ends with its front."""
+    from lwdash.search import KnobRange, SearchConfig
+
+    store = served
+    cfg = SearchConfig(technique="magnitude_pruning", space=(KnobRange("amount", low=0.3, high=0.8),), trials=2,
+                       parallel=2, sampler="random")
+    search_id = store.create_search("sample/digits_mlp", "digits", cfg.to_dict())
+    deadline = time.monotonic() + 180
+    while store.get_search(search_id).status == "running":
+        assert time.monotonic() < deadline, store.get_search(search_id).message
+        time.sleep(0.2)
+    search = store.get_search(search_id)
+    assert search.status == "done" and search.summary["measured"] == 2, search.message
+    for t in store.search_trials(search_id):
+        job = store.get_job(t.job_id)
+        assert "-ray-" in job.worker and job.spec.search_id == search_id
+        assert store.get_result(t.result_id).config["data"]["amount"] == t.params["amount"]  # type: ignore[arg-type]

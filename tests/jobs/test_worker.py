@@ -91,3 +91,51 @@ def test_ensure_worker_starts_one_detached_worker(tmp_path: Path) -> None:
     while SqliteStore(data_dir).live_workers():
         assert time.monotonic() < deadline, "worker did not exit on SIGTERM"
         time.sleep(0.1)
+
+
+def test_a_search_survives_a_killed_trial_and_a_worker_restart(store: SqliteStore, workers: list[Worker]) -> None:
+    """The search's trials are ordinary jobs on the real worker: one is SIGKILLed (a failed trial, told to the
+    sampler), the worker is stopped mid-trial and another started (the trial is requeued and run once more);
+    the search still ends with every trial accounted for and one result per measured trial."""
+    from _jobs_harness import job_pid
+
+    from lwdash.search import KnobRange, SearchConfig
+
+    cfg = SearchConfig(technique="magnitude_pruning", space=(KnobRange("amount", low=0.2, high=0.9),), trials=4)
+    search_id = store.create_search("sample/digits_mlp", "digits", cfg.to_dict())
+    first = Worker(store.data_dir)
+    workers.append(first)
+
+    def trial_job(k: int, status: JobStatus) -> str:
+        deadline = time.monotonic() + 90
+        while True:
+            trials = store.search_trials(search_id)
+            if len(trials) > k and store.get_job(trials[k].job_id).status is status:
+                if status is not JobStatus.RUNNING or job_pid(workers, trials[k].job_id):
+                    return trials[k].job_id
+            assert time.monotonic() < deadline, f"trial {k} never {status.value}: {trials}"
+            time.sleep(0.1)
+
+    killed = trial_job(0, JobStatus.RUNNING)
+    os.kill(job_pid(workers, killed) or 0, signal.SIGKILL)
+    job = _wait(store, killed, lambda j: j.status.terminal, 60)
+    assert job.status is JobStatus.FAILED and "signal 9" in job.error
+
+    interrupted = trial_job(1, JobStatus.RUNNING)
+    assert first.stop() == 0
+    assert store.get_job(interrupted).status is JobStatus.QUEUED  # requeued by the shutdown
+    second = Worker(store.data_dir)
+    workers.append(second)
+
+    deadline = time.monotonic() + 240
+    while store.get_search(search_id).status == "running":
+        assert time.monotonic() < deadline, store.get_search(search_id).message
+        time.sleep(0.2)
+    search = store.get_search(search_id)
+    assert search.status == "done" and search.message == "3 of 4 trials measured"
+    trials = store.search_trials(search_id)
+    assert [t.job_status for t in trials] == ["failed", "done", "done", "done"]
+    results = [r for r in store.list_results(with_weights=False) if r.job_id in {t.job_id for t in trials}]
+    assert sorted(r.job_id for r in results) == sorted(t.job_id for t in trials[1:])  # one result each
+    assert store.get_job(interrupted).attempts == 2
+    assert search.summary["measured"] == 3 and search.summary["failed"] == 1 and search.summary["front"]

@@ -10,7 +10,8 @@ import pytest
 from lwdash.jobs.spec import JobSpec, JobStatus
 from lwdash.store import SqliteStore
 
-PAGES = ("pages/models.py", "pages/compress.py", "pages/jobs.py", "pages/compare.py", "pages/layers.py")
+PAGES = ("pages/models.py", "pages/compress.py", "pages/jobs.py", "pages/compare.py", "pages/search.py",
+         "pages/layers.py")
 PRUNE = {"type": "magnitude_pruning", "version": 1, "data": {"amount": 0.5}}
 
 
@@ -239,3 +240,54 @@ def test_compare_toggles_and_histogram_controls(with_results: Path, app) -> None
     assert at.selectbox(key="compare.detail_layer").value == layers[1]
     at.multiselect(key="compare.models").set_value([]).run()  # every model filtered out: empty, not broken
     assert not at.exception and len(at.dataframe[0].value) == 0
+
+
+def test_search_page_starts_a_search_and_shows_its_trials(data_dir: Path, app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from lwdash.jobs.worker import compute_job, record_output
+    from lwdash.search import advance_searches
+
+    at = app("pages/search.py")
+    assert not at.exception
+    at.selectbox(key="search.model").set_value("sample/digits_mlp").run()
+    at.selectbox(key="search.technique").set_value("magnitude_pruning").run()
+    assert at.multiselect(key="search.knobs.magnitude_pruning").value == ["amount"]
+    at.number_input(key="search.range.magnitude_pruning.amount.low").set_value(0.2)
+    at.number_input(key="search.range.magnitude_pruning.amount.high").set_value(0.9)
+    at.number_input(key="search.trials").set_value(2)
+    at.text_input(key="search.fixed").set_value("scope=per_layer")
+    at.button(key="FormSubmitter:search.form-Start the search").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    store = SqliteStore(data_dir)
+    (search,) = store.list_searches()
+    assert search.status == "running" and search.model_id == "sample/digits_mlp"
+    assert search.config["space"] == [{"name": "amount", "low": 0.2, "high": 0.9, "log": False, "integer": False}]
+    assert search.config["fixed"] == {"scope": "per_layer"} and search.config["trials"] == 2
+
+    # The worker's part, inline: queue a trial, run it, again, then end the search.
+    for _ in range(2):
+        advance_searches(store)
+        job = store.claim("test")
+        assert job is not None and job.spec.search_id == search.id
+        assert job.spec.technique["data"]["scope"] == "per_layer"
+        work = tmp_path / job.id
+        work.mkdir()
+        record_output(store, job.id, job.spec, compute_job(job.spec, work, lambda f, m: None, store), work)
+    advance_searches(store)
+    assert store.get_search(search.id).status == "done"
+    at.run()
+    assert not at.exception
+    assert any(sh.value == f"Search {search.id[:8]}" for sh in at.subheader)
+    table = at.dataframe[-1].value
+    assert list(table["trial"]) == [1, 2] and set(table["status"]) == {"done"}
+    assert all(0.2 <= float(v) <= 0.9 for v in table["amount"])
+
+
+def test_search_page_refuses_a_range_the_knob_does_not_take(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = app("pages/search.py")
+    at.selectbox(key="search.technique").set_value("magnitude_pruning").run()
+    at.number_input(key="search.range.magnitude_pruning.amount.high").set_value(0.99).run()
+    at.number_input(key="search.range.magnitude_pruning.amount.low").set_value(0.995)
+    at.button(key="FormSubmitter:search.form-Start the search").click().run()
+    assert not at.exception
+    assert "The search was not started" in at.error[0].value and "low < high" in at.error[0].value
+    assert SqliteStore(data_dir).list_searches() == []
