@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -14,12 +15,14 @@ from lwdash.search import (
     SAMPLERS,
     KnobRange,
     SearchConfig,
+    _ask,
     advance_searches,
     check_search,
     default_space,
     search_summary,
 )
 from lwdash.store import SqliteStore
+from lwdash.store.records import SearchTrialRecord
 from lwdash.techniques import list_techniques
 
 AMOUNT = KnobRange("amount", low=0.1, high=0.95)
@@ -88,10 +91,41 @@ def test_check_search_names_what_the_knob_refuses() -> None:
         check_search(SearchConfig(technique="magnitude_pruning", space=(KnobRange("scope", low=0, high=1),)))
 
 
+def _record(k: int, params: dict[str, object], status: str = "done", acc: float = 0.9,
+            size: float = 100.0) -> SearchTrialRecord:
+    done = status == "done"
+    return SearchTrialRecord(search_id="s", trial=k, job_id=f"j{k}", params=params, system_attrs={}, job_status=status,
+                             result_id=f"r{k}" if done else None, error="" if done or status == "running" else "boom",
+                             metrics={"top1_acc": acc, "onnx_bytes": size} if done else None,
+                             baseline={"top1_acc": 0.95, "onnx_bytes": 120.0} if done else None)
+
+
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS))
-def test_a_search_queues_trials_as_jobs_and_ends_with_its_front(store: SqliteStore, tmp_path: Path,
-                                                                sampler: str) -> None:
-    cfg = SearchConfig(technique="magnitude_pruning", space=(AMOUNT,), trials=4, parallel=2, sampler=sampler, seed=1)
+def test_every_sampler_proposes_from_a_study_rebuilt_from_the_store(sampler: str) -> None:
+    """Finished, failed and still-open trials go back into the study; the next proposal is new and in range."""
+    cfg = SearchConfig(technique="magnitude_pruning", space=(AMOUNT, KnobRange("scope", choices=("global", "per_layer")),
+                       KnobRange("iterations", low=1, high=5, integer=True)), trials=12, parallel=2, sampler=sampler)
+    history = [
+        _record(0, {"amount": 0.3, "scope": "global", "iterations": 1}, acc=0.97, size=90.0),
+        _record(1, {"amount": 0.6, "scope": "per_layer", "iterations": 3}, acc=0.95, size=70.0),
+        _record(2, {"amount": 0.9, "scope": "global", "iterations": 5}, status="failed"),
+        _record(3, {"amount": 0.5, "scope": "global", "iterations": 2}, acc=0.96, size=80.0),
+        _record(4, {"amount": 0.7, "scope": "per_layer", "iterations": 4}, status="running"),
+    ]
+    seen = []
+    for k in range(len(history), len(history) + 3):
+        params, attrs = _ask(cfg, history)
+        assert 0.1 <= params["amount"] <= 0.95 and params["scope"] in ("global", "per_layer")
+        assert isinstance(params["iterations"], int) and 1 <= params["iterations"] <= 5
+        json.dumps(attrs)  # the sampler's bookkeeping is stored as JSON
+        seen.append(params)
+        history.append(_record(k, params, status="running"))
+    assert len({json.dumps(p, sort_keys=True) for p in seen}) == 3
+    assert _ask(cfg, history[:5]) == _ask(cfg, history[:5])  # the same store, the same proposal
+
+
+def test_a_search_queues_trials_as_jobs_and_ends_with_its_front(store: SqliteStore, tmp_path: Path) -> None:
+    cfg = SearchConfig(technique="magnitude_pruning", space=(AMOUNT,), trials=4, parallel=2, seed=1)
     search_id = store.create_search("sample/digits_mlp", "digits", cfg.to_dict())
 
     assert advance_searches(store) == 1
@@ -190,8 +224,6 @@ def test_two_workers_advancing_at_once_never_queue_a_trial_twice(store: SqliteSt
 
 
 def test_summary_of_three_objectives_has_a_front_and_no_hypervolume() -> None:
-    from lwdash.store.records import SearchTrialRecord
-
     cfg = SearchConfig(technique="magnitude_pruning", space=(AMOUNT,), objectives=tuple(list(OBJECTIVES)[:3]), trials=3)
     def trial(k: int, acc: float, size: int, zlib: int) -> SearchTrialRecord:
         return SearchTrialRecord(search_id="s", trial=k, job_id=f"j{k}", params={"amount": 0.1 * k}, system_attrs={},

@@ -24,7 +24,15 @@ import torch
 from lwdash.data import DataError, Dataset, Split
 from lwdash.data._zipsafe import ZipLimits, vet_zip
 
-__all__ = ["MAX_NPZ_ARRAY_BYTES", "MIN_SAMPLES", "NPZ_ZIP_LIMITS", "dataset_from_arrays", "load_dataset", "load_npz"]
+__all__ = [
+    "MAX_NPZ_ARRAY_BYTES",
+    "MIN_SAMPLES",
+    "NPZ_ZIP_LIMITS",
+    "dataset_file_facts",
+    "dataset_from_arrays",
+    "load_dataset",
+    "load_npz",
+]
 
 MIN_SAMPLES = 10
 MAX_NPZ_ARRAY_BYTES = 2 * 1024**3  # uncompressed, per array: refuses zip bombs before decompressing
@@ -288,3 +296,35 @@ def load_dataset(ref: str | Path, *, input_shape: tuple[int, ...] | None = None)
         f"unknown data set {str(ref)!r}: give 'digits' (bundled) or the path of an existing .npz file or zipped "
         "image folder (.zip)"
     )
+
+
+def dataset_file_facts(
+    src: str, kind: str, dest: str, input_shape: tuple[int, ...] | None, display_name: str
+) -> dict[str, Any]:
+    """Read an uploaded evaluation set and return what the store keeps of it (run in a child process).
+
+    Args:
+        src: the uploaded file.
+        kind: ``".npz"`` (kept as it is) or ``".zip"`` (an image folder, decoded and written to ``dest``
+            as an ``.npz`` of ``x`` in [0, 1], ``y`` and ``num_classes``).
+        dest: where an image folder's arrays are written.
+        input_shape: the ``(C, H, W)`` an image folder is resized to (``None``: the images' own size).
+        display_name: the file's name as the user knows it, for messages.
+
+    Returns:
+        ``samples_count``, ``input_shape`` and ``num_classes``.
+
+    Raises:
+        DataError: the file is not a usable evaluation set (the message says why and what is accepted).
+    """
+    from lwdash.data.imagefolder import read_image_folder
+
+    if kind == ".npz":
+        ds = load_npz(Path(src), display_name=display_name)
+    else:
+        x, y, classes = read_image_folder(Path(src).read_bytes(), input_shape=input_shape, display_name=display_name)
+        ds = dataset_from_arrays(x, y, name=display_name, shown=display_name, num_classes=len(classes))
+        with open(dest, "wb") as fh:
+            np.savez(fh, x=x, y=y, num_classes=np.int64(len(classes)))
+    return {"samples_count": len(ds.train) + len(ds.calib) + len(ds.test), "input_shape": tuple(ds.input_shape),
+            "num_classes": int(ds.num_classes)}

@@ -41,7 +41,6 @@ import importlib
 import logging
 import multiprocessing
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -60,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import lwdash
 from lwdash.config import Settings, get_settings
+from lwdash.isolate import limit_address_space
 from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
 from lwdash.search import advance_searches
 from lwdash.store.records import NotFoundError
@@ -592,26 +592,6 @@ def _import_test_techniques() -> None:
         importlib.import_module(name)
 
 
-def _limit_address_space(limit_mb: int) -> None:
-    """Cap this process's address space at its current size plus ``limit_mb`` (the sudden-allocation backstop).
-
-    The current size (torch and the other engines mapped, ~3.5 GB of mostly unused address space
-    for torch's wheels) is excluded, so the cap bounds what the job adds.
-    """
-    if limit_mb <= 0:
-        return
-    try:
-        status = Path("/proc/self/status").read_text()
-        vm_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmSize:"))
-    except (OSError, StopIteration, ValueError):
-        return  # not Linux: the worker's RSS check is the only limit
-    cap = vm_kb * 1024 + limit_mb * 2**20
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        cap = min(cap, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-
-
 def is_allocation_failure(e: BaseException) -> bool:
     """Whether ``e`` is an allocation that failed (Python's, numpy's or torch's)."""
     if isinstance(e, MemoryError):
@@ -706,7 +686,7 @@ def run_job(data_dir: Path | str, job_id: str) -> int:
     out_dir = Path(tempfile.mkdtemp(prefix=f"job-{job_id}-", dir=store.tmp_dir))
     try:
         _import_test_techniques()
-        _limit_address_space(settings.job_memory_mb)
+        limit_address_space(settings.job_memory_mb)
         output = compute_job(job.spec, out_dir, progress, store)
         record_output(store, job_id, job.spec, output, out_dir)
         return 0

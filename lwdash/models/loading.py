@@ -1124,3 +1124,19 @@ def load_model_file(
         f"{name} is a zip archive but not TorchScript, a torch.export .pt2 or a torch.save file; "
         f"accepted formats: {ACCEPTED_FORMATS}"
     )
+
+
+def model_file_facts(
+    path: str, arch: str | None, input_shape: tuple[int, ...] | None, display_name: str
+) -> dict[str, Any]:
+    """Load a model file and return what the store keeps of it (run by the store in a child process).
+
+    Returns:
+        ``source_format``, ``arch``, ``input_shape`` and ``num_classes`` of the loaded model.
+
+    Raises:
+        ModelLoadError: as :func:`load_model_file`.
+    """
+    m = load_model_file(Path(path), arch=arch, input_shape=input_shape, display_name=display_name)
+    return {"source_format": m.source_format, "arch": m.arch, "input_shape": tuple(m.input_shape),
+            "num_classes": int(m.num_classes)}

@@ -34,6 +34,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lwdash.isolate import IsolationError, call_isolated
 from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
 from lwdash.store.records import (
     AnalysisRecord,
@@ -217,6 +218,18 @@ def _suffix(filename: str, accepted: Sequence[str], what: str) -> str:
 def _scrub(text: str, tmp: Path, display: str) -> str:
     """An engine message about a temp file, rewritten to name the user's file instead."""
     return text.replace(str(tmp), display).replace(tmp.name, display)
+
+
+#: How long reading one upload may take in its child process, and its words when it does not return.
+UPLOAD_READ_TIMEOUT_S = 300.0
+_ISOLATION_WHAT = {"crash": "crashed", "timeout": "hung"}
+
+
+def _read_isolated(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a child process, under the per-job memory limit (``LWDASH_JOB_MEMORY_MB``)."""
+    from lwdash.config import get_settings
+
+    return call_isolated(fn, *args, timeout_s=UPLOAD_READ_TIMEOUT_S, memory_mb=get_settings().job_memory_mb)
 
 
 def _mib(n: int) -> str:
@@ -432,9 +445,8 @@ class SqliteStore:
             ModelLoadError: too large, empty, unsupported extension, or the file does not load (the
                 message names the user's file, never the temp file); no file is left behind.
         """
-        from lwdash.models import load_model_file
         from lwdash.models.base import ModelLoadError
-        from lwdash.models.loading import check_upload_size
+        from lwdash.models.loading import check_upload_size, model_file_facts
 
         display = _clean_name(filename)
         check_upload_size(len(data), display)
@@ -452,10 +464,16 @@ class SqliteStore:
         final = self.models_dir / f"{sha}{suffix}"
         try:
             tmp.write_bytes(data)
-            try:
-                loaded = load_model_file(tmp, arch=arch, input_shape=input_shape, display_name=display)
+            try:  # in a child process: a reader that crashes or hangs on the file takes only the child down
+                facts = _read_isolated(model_file_facts, str(tmp), arch, input_shape, display)
             except ModelLoadError as e:
                 raise ModelLoadError(_scrub(str(e), tmp, display)) from e
+            except IsolationError as e:
+                raise ModelLoadError(
+                    f"{display} could not be read safely: the model reader {_ISOLATION_WHAT[e.kind]} ({e.reason}); "
+                    "nothing was stored. Accepted: ONNX, torch.export .pt2, TorchScript, or a state dict "
+                    "(.pt/.pth/.safetensors) of a known architecture"
+                ) from e
             except Exception as e:  # an engine error the loader did not expect: still the user's file's fault
                 raise ModelLoadError(
                     f"{display} could not be read as a model: {type(e).__name__}: {_scrub(str(e), tmp, display)}"
@@ -473,10 +491,10 @@ class SqliteStore:
                         model_id,
                         display,
                         display,
-                        loaded.source_format,
-                        loaded.arch,
-                        json.dumps(list(loaded.input_shape)),
-                        int(loaded.num_classes),
+                        facts["source_format"],
+                        facts["arch"],
+                        json.dumps(list(facts["input_shape"])),
+                        int(facts["num_classes"]),
                         str(final),
                         len(data),
                         sha,
@@ -563,11 +581,8 @@ class SqliteStore:
                 :func:`lwdash.data.load_npz` / :func:`lwdash.data.imagefolder.read_image_folder`;
                 no file is left behind.
         """
-        import numpy as np
-
-        from lwdash.data import DataError, load_npz
-        from lwdash.data.imagefolder import read_image_folder
-        from lwdash.data.npz import dataset_from_arrays
+        from lwdash.data import DataError
+        from lwdash.data.npz import dataset_file_facts
         from lwdash.models.loading import max_upload_bytes
 
         display = _clean_name(filename)
@@ -592,20 +607,21 @@ class SqliteStore:
         if existing is not None:
             return self._dataset_from_row(existing)
 
-        tmp = self.tmp_dir / f"upload-{uuid.uuid4().hex}.npz"
+        tmp = self.tmp_dir / f"upload-{uuid.uuid4().hex}.npz"  # what is kept: the .npz, or the folder's arrays
+        src = tmp if suffix == ".npz" else self.tmp_dir / f"upload-{uuid.uuid4().hex}{suffix}"
         final = self.datasets_dir / f"{sha}.npz"
         try:
-            try:
-                if suffix == ".npz":
-                    tmp.write_bytes(data)
-                    ds = load_npz(tmp, display_name=display)
-                else:
-                    x, y, classes = read_image_folder(data, input_shape=input_shape, display_name=display)
-                    ds = dataset_from_arrays(x, y, name=display, shown=display, num_classes=len(classes))
-                    with tmp.open("wb") as fh:
-                        np.savez(fh, x=x, y=y, num_classes=np.int64(len(classes)))
+            src.write_bytes(data)
+            try:  # in a child process, as for models: image decoders are native code too
+                facts = _read_isolated(dataset_file_facts, str(src), suffix, str(tmp), input_shape, display)
             except DataError as e:
-                raise DataError(_scrub(str(e), tmp, display)) from e
+                raise DataError(_scrub(_scrub(str(e), tmp, display), src, display)) from e
+            except IsolationError as e:
+                raise DataError(
+                    f"{display} could not be read safely: the data reader {_ISOLATION_WHAT[e.kind]} ({e.reason}); "
+                    "nothing was stored. Accepted: an .npz with x and y, or a .zip of class folders "
+                    "<class>/<image>.png|jpg"
+                ) from e
             except Exception as e:
                 raise DataError(
                     f"{display} could not be read as a data set: {type(e).__name__}: {_scrub(str(e), tmp, display)}"
@@ -614,6 +630,7 @@ class SqliteStore:
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
+            src.unlink(missing_ok=True)
         try:
             with self._write() as conn:
                 conn.execute(
@@ -624,9 +641,9 @@ class SqliteStore:
                         display,
                         display,
                         str(final),
-                        len(ds.train) + len(ds.calib) + len(ds.test),
-                        json.dumps(list(ds.input_shape)),
-                        int(ds.num_classes),
+                        int(facts["samples_count"]),
+                        json.dumps(list(facts["input_shape"])),
+                        int(facts["num_classes"]),
                         stored_bytes,
                         sha,
                         time.time(),
