@@ -17,6 +17,7 @@ from lwdash.pareto import front_order, pareto_mask
 
 __all__ = [
     "FAMILY_COLOURS",
+    "MAX_FRONT_LABELS",
     "METRICS",
     "BaselinePoint",
     "MetricInfo",
@@ -31,6 +32,7 @@ __all__ = [
     "plot_tradeoff",
     "plot_tradeoff_3d",
     "short_axis_title",
+    "short_label",
     "tradeoff3d_info",
     "tradeoff_info",
 ]
@@ -157,6 +159,7 @@ class TradeoffPoint(NamedTuple):
     y: float
     on_front: bool
     hover: str
+    short: str = ""  # the label drawn beside a front point: the technique and its knobs, bounded
 
 
 class BaselinePoint(NamedTuple):
@@ -181,6 +184,8 @@ class TradeoffInfo(NamedTuple):
         x_title / y_title: axis titles with units.
         directions: ``(x_direction, y_direction)``, each ``"max"`` or ``"min"``.
         skipped: results left out because a metric was missing (not measured).
+        label_front: whether the front points are few enough (:data:`MAX_FRONT_LABELS`) to be
+            labelled on the chart itself, so a screenshot says what each one is.
     """
 
     points: tuple[TradeoffPoint, ...]
@@ -193,6 +198,18 @@ class TradeoffInfo(NamedTuple):
     directions: tuple[str, str]
     ratio_to_baseline: bool
     skipped: int
+    label_front: bool = False
+
+
+#: Front points are labelled on the chart up to this many (more would only collide).
+MAX_FRONT_LABELS = 8
+_SHORT_LABEL_CHARS = 34
+
+
+def short_label(label: str) -> str:
+    """A point's label for the chart: a search trial's prefix dropped, cut to a bounded length."""
+    text = label.split(": ", 1)[1] if label.startswith("search ") and ": " in label else label
+    return text if len(text) <= _SHORT_LABEL_CHARS else text[: _SHORT_LABEL_CHARS - 1] + "…"
 
 
 def _column(frame: pd.DataFrame, metric: str, baseline: bool) -> pd.Series:
@@ -343,7 +360,7 @@ def tradeoff_info(
     all_xy = all_xy.reshape(-1, 2)
     mask = pareto_mask(all_xy, directions) if len(all_xy) else np.zeros(0, dtype=bool)
     order = front_order(all_xy, directions) if len(all_xy) else np.zeros(0, dtype=int)
-    points = tuple(TradeoffPoint(on_front=bool(mask[i]), **r) for i, r in enumerate(rows))
+    points = tuple(TradeoffPoint(on_front=bool(mask[i]), short=short_label(r["label"]), **r) for i, r in enumerate(rows))
     baselines = tuple(
         BaselinePoint(model_id=b[0], name=b[1], x=b[2], y=b[3], on_front=bool(mask[len(rows) + j]), runs=b[4])
         for j, b in enumerate(base_rows)
@@ -360,6 +377,7 @@ def tradeoff_info(
         directions=directions,
         ratio_to_baseline=ratio_to_baseline,
         skipped=skipped,
+        label_front=0 < sum(p.on_front for p in points) <= MAX_FRONT_LABELS,
     )
 
 
@@ -453,6 +471,11 @@ def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int =
                 hoverinfo="skip",
             )
         )
+    if info.label_front:
+        # Alternate above and below along the front (sorted by x), so neighbours do not overlap.
+        for k, p in enumerate(sorted((p for p in info.points if p.on_front), key=lambda p: (p.x, p.y))):
+            fig.add_annotation(x=p.x, y=p.y, text=p.short, showarrow=False, yshift=16 if k % 2 == 0 else -16,
+                               font={"size": 10, "color": "#333333"}, bgcolor="rgba(255,255,255,0.7)")
     if info.baselines:
         fig.add_trace(
             go.Scatter(
@@ -471,7 +494,7 @@ def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int =
         for k, b in enumerate(info.baselines[:6]):  # more labels than that would only collide
             fig.add_annotation(
                 x=b.x, y=b.y, text=f"baseline: {b.name}", showarrow=True, arrowhead=2, arrowcolor="#666666",
-                ax=-70, ay=28 + 18 * k, font={"size": 11}, bgcolor="rgba(255,255,255,0.85)",
+                ax=-70, ay=44 + 18 * k, font={"size": 11}, bgcolor="rgba(255,255,255,0.85)",
             )
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"} if title else None,

@@ -124,3 +124,19 @@ def test_figure_has_one_trace_per_family_plus_front_and_baseline(frame: pd.DataF
     ids = [cid for tr in fig.data if tr.customdata is not None for cid in tr.customdata]
     assert sorted(i for i in ids if i) == ["a", "b", "c", "d", "e"]
     assert fig.layout.xaxis.title.text == info.x_title
+
+
+def test_front_points_are_labelled_when_few_enough(frame: pd.DataFrame) -> None:
+    from lwdash.figures.tradeoff import MAX_FRONT_LABELS, short_label
+
+    info = tradeoff_info(frame, "onnx_bytes")
+    assert info.label_front
+    fig = plot_tradeoff(info)
+    texts = sorted(a.text for a in fig.layout.annotations if not a.text.startswith("baseline"))
+    assert texts == ["dynamic_int8 c", "svd d"]  # the two front results, nothing for the dominated ones
+    many = pd.DataFrame([_row(f"r{i}", "svd", "low_rank", 0.5 + 0.01 * i, 10_000 + 1_000 * i, 1.0)
+                         for i in range(MAX_FRONT_LABELS + 1)])
+    assert not tradeoff_info(many, "onnx_bytes").label_front  # nine on the front: no labels, hover only
+    assert short_label("search 5ce922 trial 3/6: structured_pruning ratio=0.8675") == "structured_pruning ratio=0.8675"
+    long = short_label("pipeline structured_pruning > fine_tune > int8_static")
+    assert len(long) == 34 and long.endswith("…")
