@@ -506,7 +506,7 @@ def _store(args: argparse.Namespace) -> SqliteStore:
 
 def _stored_model_and_data(args: argparse.Namespace, store: SqliteStore) -> tuple[str, str]:
     """``--model`` and ``--data`` as ids in the store (files are imported first); refuses a misfit."""
-    from lwdash.data.fit import declared_mismatch
+    from lwdash.data.fit import records_mismatch
     from lwdash.models import list_samples
 
     name = args.model.removeprefix("sample/")
@@ -530,8 +530,7 @@ def _stored_model_and_data(args: argparse.Namespace, store: SqliteStore) -> tupl
     else:
         raise UsageError(f"--data {args.data!r}: use 'digits', a stored data set id (dataset/...), an .npz path "
                          "or a zipped image folder")
-    mismatch = declared_mismatch(tuple(model.input_shape), model.num_classes, data.name, tuple(data.input_shape),
-                                 data.num_classes)
+    mismatch = records_mismatch(model, data)
     if mismatch:
         raise UsageError(mismatch)
     return model.id, data.id

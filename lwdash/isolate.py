@@ -12,10 +12,13 @@ runs out of memory becomes an :class:`IsolationError` that says which.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.context
 import os
 import resource
 import signal
+import threading
 from collections.abc import Callable
+from multiprocessing import forkserver, popen_forkserver, spawn
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +29,7 @@ T = TypeVar("T")
 _PRELOAD = ["lwdash.models", "lwdash.data"]
 _JOIN_S = 10.0
 _ENV_PREFIX = "LWDASH_"
+_PREPARATION_LOCK = threading.Lock()
 
 
 class IsolationError(RuntimeError):
@@ -96,6 +100,39 @@ def _death(exitcode: int | None) -> str:
     return f"it exited with code {exitcode} without an answer"
 
 
+class _PopenWithoutMain(popen_forkserver.Popen):
+    """Starts a forkserver child without re-importing the caller's ``__main__`` module in it.
+
+    multiprocessing re-runs the parent's main module in every child it starts, so that objects
+    pickled from ``__main__`` can be found there. The targets here are lwdash functions, and the
+    app's ``__main__`` is the Streamlit script itself (Streamlit installs each running script as
+    ``__main__``): re-running it would draw the app, and start a worker, in every upload's child.
+    So the preparation data the child receives leaves the main module out.
+    """
+
+    def _launch(self, process_obj: Any) -> None:
+        with _PREPARATION_LOCK:  # the patch is seen only by the child being started here
+            real = spawn.get_preparation_data
+
+            def without_main(name: str) -> dict[str, Any]:
+                data = real(name)
+                data.pop("init_main_from_path", None)
+                data.pop("init_main_from_name", None)
+                return data
+
+            spawn.get_preparation_data = without_main
+            try:
+                super()._launch(process_obj)  # type: ignore[misc]
+            finally:
+                spawn.get_preparation_data = real
+
+
+class _Process(multiprocessing.context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> _PopenWithoutMain:  # multiprocessing calls it so
+        return _PopenWithoutMain(process_obj)
+
+
 def call_isolated(fn: Callable[..., T], *args: Any, timeout_s: float, memory_mb: int) -> T:
     """``fn(*args)`` in a child process; its value, or its exception raised here.
 
@@ -110,9 +147,10 @@ def call_isolated(fn: Callable[..., T], *args: Any, timeout_s: float, memory_mb:
     """
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)  # takes effect only when this process starts its forkserver
+    forkserver.ensure_running()  # outside the lock: the first start takes seconds
     receive, send = ctx.Pipe(duplex=False)
     env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
-    proc = ctx.Process(target=_child, args=(send, memory_mb, env, fn, args), name="lwdash-isolated", daemon=True)
+    proc = _Process(target=_child, args=(send, memory_mb, env, fn, args), name="lwdash-isolated", daemon=True)
     proc.start()
     send.close()
     outcome: tuple[str, Any] | None = None

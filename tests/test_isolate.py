@@ -87,3 +87,18 @@ def test_a_data_upload_that_crashes_its_reader_is_refused_and_nothing_is_stored(
     assert str(info.value).startswith("images.zip could not be read safely: the data reader crashed")
     assert [d.id for d in store.list_datasets()] == ["digits"]
     assert list(store.datasets_dir.iterdir()) == [] and list(store.tmp_dir.iterdir()) == []
+
+
+def test_the_callers_main_script_is_not_run_again_in_the_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamlit installs the running script as ``__main__``; multiprocessing would re-run it in every child."""
+    import sys
+    import types
+
+    marker = tmp_path / "the script ran"
+    script = tmp_path / "app_like.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    assert call_isolated(math.sqrt, 25.0, timeout_s=60, memory_mb=0) == 5.0
+    assert not marker.exists()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
@@ -12,7 +12,7 @@ from lwdash.data import DataError, Dataset
 if TYPE_CHECKING:
     from lwdash.models.base import LoadedModel
 
-__all__ = ["check_model_fits", "declared_mismatch"]
+__all__ = ["check_model_fits", "declared_mismatch", "records_mismatch"]
 
 _PROBE_SAMPLES = 2
 
@@ -53,6 +53,25 @@ def declared_mismatch(
             f"classes (labels 0..{data_classes - 1}){hint}"
         )
     return None
+
+
+class _Shaped(Protocol):
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def num_classes(self) -> int: ...
+
+
+class _NamedShaped(_Shaped, Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def records_mismatch(model: _Shaped, data: _NamedShaped) -> str | None:
+    """:func:`declared_mismatch` of a stored model and data set (their records: nothing is loaded)."""
+    return declared_mismatch(tuple(model.input_shape), model.num_classes, data.name, tuple(data.input_shape),
+                             data.num_classes)
 
 
 def check_model_fits(model: LoadedModel, data: Dataset) -> None:

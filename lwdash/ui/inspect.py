@@ -20,7 +20,6 @@ import streamlit as st
 from lwdash.analysis.filters import JOB_STATUSES, ResultFilter, filter_jobs, filter_results, jobs_frame
 from lwdash.analysis.layers import layer_frame
 from lwdash.analysis.sensitivity import SCAN_TYPE, ScanConfig, scan_technique
-from lwdash.data.fit import declared_mismatch
 from lwdash.figures import histogram_info, layer_names, plot_tradeoff_3d, plot_weight_histogram, tradeoff3d_info
 from lwdash.figures.comparison import comparison_info
 from lwdash.figures.histogram import multi_histogram_info, plot_multi_histogram
@@ -296,15 +295,9 @@ def scan_launcher(store: SqliteStore, model_id: str, data_ref: str) -> str | Non
     except ValueError as e:
         st.error(f"The scan was not queued: {e}")
         return None
-    try:
-        model, data = store.get_model(model_id), store.get_dataset(data_ref)
-    except NotFoundError as e:
-        st.error(f"The scan was not queued: {e}")
-        return None
-    mismatch = declared_mismatch(tuple(model.input_shape), model.num_classes, data.name, tuple(data.input_shape),
-                                 data.num_classes)
-    if mismatch:
-        st.error(f"The scan was not queued: {mismatch}")
+    from lwdash.ui.panels import fitting_records  # panels imports this module: a call-time import
+
+    if fitting_records(store, model_id, data_ref, "The scan was not queued") is None:
         return None
     levels = ", ".join(f"{v:g}" for v in cfg.levels)
     job_id = store.submit(JobSpec(model_id=model_id, data_ref=data_ref, technique=scan_technique(cfg),

@@ -36,6 +36,7 @@ __all__ = [
     "comparison_view",
     "config_table",
     "dataset_upload",
+    "fitting_records",
     "headline_metrics",
     "job_panel",
     "latency_metric_choice",
@@ -161,15 +162,14 @@ def model_upload(store: SqliteStore) -> None:
 
 def _measure_on_upload(store: SqliteStore, rec: ModelRecord) -> None:
     """A new upload gets its baseline measured at once, on the selected data set when it fits."""
-    from lwdash.data.fit import declared_mismatch
+    from lwdash.data.fit import records_mismatch
 
     ref = state.get(state.SELECTED_DATA) or "digits"
     try:
         data = store.get_dataset(ref)
     except NotFoundError:
         return
-    if declared_mismatch(tuple(rec.input_shape), rec.num_classes, data.name, tuple(data.input_shape),
-                         data.num_classes) is None:
+    if records_mismatch(rec, data) is None:
         store.submit(baseline_spec(rec.id, ref))
 
 
@@ -297,26 +297,36 @@ def _pending_baselines(store: SqliteStore, model_id: str, data_ref: str) -> list
             if j.spec.kind == BASELINE_KIND and j.spec.model_id == model_id and j.spec.data_ref == data_ref]
 
 
+def fitting_records(store: SqliteStore, model_id: str, data_ref: str, refusal: str) -> tuple[ModelRecord, Any] | None:
+    """The model's and the data set's records if the data fits the model; else ``None``, the reason shown.
+
+    Args:
+        refusal: the start of the error, e.g. ``"The scan was not queued"``.
+    """
+    from lwdash.data.fit import records_mismatch
+
+    try:
+        model, data = store.get_model(model_id), store.get_dataset(data_ref)
+    except (NotFoundError, ModelLoadError) as e:
+        st.error(f"{refusal}: {e}")
+        return None
+    mismatch = records_mismatch(model, data)
+    if mismatch:
+        st.error(f"{refusal}: {mismatch}")
+        return None
+    return model, data
+
+
 def queue_baseline(store: SqliteStore, model_id: str, data_ref: str) -> str | None:
     """Queue a baseline measurement of ``model_id`` on ``data_ref``, unless one is already waiting.
 
     Returns:
         The job id, or ``None`` when the data set does not fit the model (the reason is shown).
     """
-    from lwdash.data.fit import declared_mismatch
-
     pending = _pending_baselines(store, model_id, data_ref)
     if pending:
         return pending[0].id
-    try:
-        model, data = store.get_model(model_id), store.get_dataset(data_ref)
-    except (NotFoundError, ModelLoadError) as e:
-        st.error(f"The baseline was not measured: {e}")
-        return None
-    mismatch = declared_mismatch(tuple(model.input_shape), model.num_classes, data.name, tuple(data.input_shape),
-                                 data.num_classes)
-    if mismatch:
-        st.error(f"The baseline was not measured: {mismatch}")
+    if fitting_records(store, model_id, data_ref, "The baseline was not measured") is None:
         return None
     return store.submit(baseline_spec(model_id, data_ref))
 

@@ -14,7 +14,6 @@ import pandas as pd
 import streamlit as st
 
 from lwdash.cli import UsageError, parse_assignments
-from lwdash.data.fit import declared_mismatch
 from lwdash.figures.search import plot_search_progress, search_progress_info
 from lwdash.models.base import ModelLoadError
 from lwdash.search import (
@@ -35,6 +34,7 @@ from lwdash.store.sqlite import SqliteStore
 from lwdash.techniques import Technique, build_config, get_technique, jsonable, list_techniques
 from lwdash.techniques.base import CONFIG_FORMAT_VERSION
 from lwdash.ui import charts, state
+from lwdash.ui.panels import fitting_records
 from lwdash.ui.resources import get_store, results_frame
 
 __all__ = ["pick_search_technique", "search_detail", "search_form", "search_list"]
@@ -138,12 +138,11 @@ def search_form(store: SqliteStore, model_id: str | None, data_ref: str, tech: T
 
 def _fits(store: SqliteStore, model_id: str, data_ref: str, cfg: SearchConfig) -> bool:
     """Whether the data fits the model and the model takes the technique (at the middle of the space)."""
+    records = fitting_records(store, model_id, data_ref, "The search was not started")
+    if records is None:
+        return False
+    model_rec = records[0]
     try:
-        model_rec, data_rec = store.get_model(model_id), store.get_dataset(data_ref)
-        mismatch = declared_mismatch(tuple(model_rec.input_shape), model_rec.num_classes, data_rec.name,
-                                     tuple(data_rec.input_shape), data_rec.num_classes)
-        if mismatch:
-            raise ValueError(mismatch)
         probe = build_config(get_technique(cfg.technique).config_type, trial_technique(cfg, midpoint_params(cfg))["data"])
         with st.spinner("Checking the search against the model..."):
             probe.validate_for(store.load_model(model_id).module, tuple(model_rec.input_shape))
