@@ -159,7 +159,10 @@ def _progress_line(search: SearchRecord, finished: int) -> None:
 
 @st.fragment(run_every=SEARCH_REFRESH_S)
 def search_list() -> None:
-    """Every search (running first), with cancel; a pick of the one shown below. Refreshes itself."""
+    """Every search, newest first, with a cancel button for each running one and the pick of the one shown below.
+
+    Refreshes itself every few seconds.
+    """
     store = get_store()
     searches = store.list_searches()
     if not searches:

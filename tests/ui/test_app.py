@@ -291,3 +291,24 @@ def test_search_page_refuses_a_range_the_knob_does_not_take(data_dir: Path, app)
     assert not at.exception
     assert "The search was not started" in at.error[0].value and "low < high" in at.error[0].value
     assert SqliteStore(data_dir).list_searches() == []
+
+
+def test_search_page_cancels_a_running_search(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    from lwdash.search import KnobRange, SearchConfig, advance_searches
+
+    store = SqliteStore(data_dir)
+    cfg = SearchConfig(technique="magnitude_pruning", space=(KnobRange("amount", low=0.2, high=0.9),), trials=3)
+    search_id = store.create_search("sample/digits_mlp", "digits", cfg.to_dict())
+    advance_searches(store)  # its first trial is queued
+    at = app("pages/search.py")
+    assert not at.exception
+    assert at.session_state["search.shown"] == search_id
+    at.button(key=f"search.cancel.{search_id}").click().run()
+    assert not at.exception
+    assert store.get_search(search_id).cancel_requested
+    advance_searches(store)  # the worker's next pass
+    search = store.get_search(search_id)
+    assert search.status == "cancelled" and [store.get_job(t.job_id).status for t in store.search_trials(search_id)] \
+        == [JobStatus.CANCELLED]
+    at.run()
+    assert f"search.cancel.{search_id}" not in [b.key for b in at.button]
