@@ -232,6 +232,13 @@ def _read_isolated(fn: Any, *args: Any) -> Any:
     return call_isolated(fn, *args, timeout_s=UPLOAD_READ_TIMEOUT_S, memory_mb=get_settings().job_memory_mb)
 
 
+def _where(**equal_to: Any) -> tuple[str, list[Any]]:
+    """A ``WHERE col = ? AND ...`` clause (and its parameters) for the columns given a value (``None``: any)."""
+    given = {col: v for col, v in equal_to.items() if v is not None}
+    clause = f"WHERE {' AND '.join(f'{col} = ?' for col in given)}" if given else ""
+    return clause, list(given.values())
+
+
 def _mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
@@ -1214,14 +1221,7 @@ class SqliteStore:
 
     def list_analyses(self, model_id: str | None = None, kind: str | None = None) -> list[AnalysisRecord]:
         """Stored analyses, newest first, optionally of one model and / or one kind."""
-        where, params = [], []
-        if model_id is not None:
-            where.append("model_id = ?")
-            params.append(model_id)
-        if kind is not None:
-            where.append("kind = ?")
-            params.append(kind)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _where(model_id=model_id, kind=kind)
         rows = self._conn().execute(
             f"SELECT * FROM analyses {clause} ORDER BY created_at DESC, rowid DESC", params
         ).fetchall()
@@ -1260,14 +1260,7 @@ class SqliteStore:
 
     def list_searches(self, *, status: str | None = None, model_id: str | None = None) -> list[SearchRecord]:
         """Searches, newest first, optionally only those with ``status`` and / or of ``model_id``."""
-        where, params = [], []
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if model_id is not None:
-            where.append("model_id = ?")
-            params.append(model_id)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _where(status=status, model_id=model_id)
         rows = self._conn().execute(
             f"SELECT * FROM searches {clause} ORDER BY created_at DESC, rowid DESC", params
         ).fetchall()
