@@ -491,10 +491,12 @@ def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int =
                 marker={"symbol": "star", "size": 18, "color": BASELINE_COLOUR, "line": {"width": 1, "color": "white"}},
             )
         )
+        xs = [p.x for p in info.points] + [b.x for b in info.baselines]
+        middle = (min(xs) + max(xs)) / 2
         for k, b in enumerate(info.baselines[:6]):  # more labels than that would only collide
-            fig.add_annotation(
+            fig.add_annotation(  # the label leans towards the middle of the chart, so it stays inside it
                 x=b.x, y=b.y, text=f"baseline: {b.name}", showarrow=True, arrowhead=2, arrowcolor="#666666",
-                ax=-70, ay=44 + 18 * k, font={"size": 11}, bgcolor="rgba(255,255,255,0.85)",
+                ax=70 if b.x < middle else -70, ay=44 + 18 * k, font={"size": 11}, bgcolor="rgba(255,255,255,0.85)",
             )
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"} if title else None,
@@ -508,6 +510,10 @@ def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int =
         height=height,
         template="plotly_white",
     )
+    # Costs (and their ratios) are never negative: labels near the axis must not stretch it below 0.
+    fig.update_xaxes(rangemode="nonnegative")
+    if not info.ratio_to_baseline:
+        fig.update_yaxes(rangemode="nonnegative")
     return fig
 
 

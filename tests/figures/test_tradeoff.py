@@ -140,3 +140,13 @@ def test_front_points_are_labelled_when_few_enough(frame: pd.DataFrame) -> None:
     assert short_label("search 5ce922 trial 3/6: structured_pruning ratio=0.8675") == "structured_pruning ratio=0.8675"
     long = short_label("pipeline structured_pruning > fine_tune > int8_static")
     assert len(long) == 34 and long.endswith("…")
+
+
+def test_axes_never_run_below_zero_and_baseline_labels_lean_inwards(frame: pd.DataFrame) -> None:
+    small = frame.assign(model_id="sample/tiny", baseline_onnx_bytes=1_000)
+    fig = plot_tradeoff(tradeoff_info(pd.concat([frame, small], ignore_index=True), "onnx_bytes"))
+    assert fig.layout.xaxis.rangemode == "nonnegative" and fig.layout.yaxis.rangemode == "nonnegative"
+    arrows = {a.text: a.ax for a in fig.layout.annotations if a.text.startswith("baseline")}
+    assert arrows == {"baseline: sample/cnn": -70, "baseline: sample/tiny": 70}  # right-hand one left, left one right
+    ratio = plot_tradeoff(tradeoff_info(frame, "onnx_bytes", ratio_to_baseline=True))
+    assert ratio.layout.yaxis.rangemode is None  # accuracy changes can be negative
