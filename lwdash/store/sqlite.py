@@ -775,6 +775,31 @@ class SqliteStore:
         ).fetchall()
         return [self._job_from_row(r) for r in rows]
 
+    def jobs_of(
+        self,
+        kind: str,
+        model_id: str,
+        *,
+        data_ref: str | None = None,
+        status: Sequence[JobStatus | str] = (),
+        limit: int = 200,
+    ) -> list[JobRecord]:
+        """Jobs of one kind (``JobSpec.kind``) on one model (and data set), newest first, optionally by status."""
+        where = ["json_extract(spec, '$.kind') = ?", "json_extract(spec, '$.model_id') = ?"]
+        params: list[Any] = [kind, model_id]
+        if data_ref is not None:
+            where.append("json_extract(spec, '$.data_ref') = ?")
+            params.append(data_ref)
+        if status:
+            values = [JobStatus(s).value for s in status]
+            where.append(f"status IN ({','.join('?' * len(values))})")
+            params.extend(values)
+        rows = self._conn().execute(
+            f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            [*params, int(limit)],
+        ).fetchall()
+        return [self._job_from_row(r) for r in rows]
+
     def count_jobs(self) -> dict[JobStatus, int]:
         """How many jobs are in each status."""
         rows = self._conn().execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()

@@ -311,8 +311,7 @@ def scan_launcher(store: SqliteStore, model_id: str, data_ref: str) -> str | Non
 def scan_progress(model_id: str) -> None:
     """Live progress of this model's queued and running scans; reruns the page when one finishes."""
     store = get_store()
-    jobs = [j for j in store.list_jobs(limit=200, status=[JobStatus.QUEUED, JobStatus.RUNNING])
-            if j.spec.kind == "sensitivity" and j.spec.model_id == model_id]
+    jobs = store.jobs_of("sensitivity", model_id, status=[JobStatus.QUEUED, JobStatus.RUNNING])
     for j in jobs:
         st.progress(min(max(j.progress, 0.0), 1.0),
                     text=f"{j.spec.label} · {j.status.value} · {j.message or ''}".rstrip(" ·"))

@@ -293,8 +293,7 @@ def _cli_refs(store: SqliteStore, model_id: str, data_ref: str) -> tuple[str, st
 
 
 def _pending_baselines(store: SqliteStore, model_id: str, data_ref: str) -> list[JobRecord]:
-    return [j for j in store.list_jobs(limit=200, status=[JobStatus.QUEUED, JobStatus.RUNNING])
-            if j.spec.kind == BASELINE_KIND and j.spec.model_id == model_id and j.spec.data_ref == data_ref]
+    return store.jobs_of(BASELINE_KIND, model_id, data_ref=data_ref, status=[JobStatus.QUEUED, JobStatus.RUNNING])
 
 
 def fitting_records(store: SqliteStore, model_id: str, data_ref: str, refusal: str) -> tuple[ModelRecord, Any] | None:
@@ -348,8 +347,7 @@ def model_baseline(store: SqliteStore, model_id: str) -> None:
     st.markdown("**Baseline, measured on this machine**")
     data_ref = pick_data(store, key=state.MODELS_DATA)
     measured = latest_baseline(store, model_id, data_ref)
-    failed = [j for j in store.list_jobs(limit=20, status=[JobStatus.FAILED])
-              if j.spec.kind == BASELINE_KIND and j.spec.model_id == model_id and j.spec.data_ref == data_ref]
+    failed = store.jobs_of(BASELINE_KIND, model_id, data_ref=data_ref, status=[JobStatus.FAILED], limit=1)
     if failed and (measured is None or (failed[0].finished_at or 0) > measured.created_at):
         st.error(f"The last measurement failed: {(failed[0].error or 'no reason recorded').splitlines()[0]}")
     if measured is not None:

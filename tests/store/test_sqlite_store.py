@@ -344,3 +344,19 @@ def test_results_frame_empty_has_columns(store: SqliteStore) -> None:
 def test_revision_rejects_unknown_table(store: SqliteStore) -> None:
     with pytest.raises(ValueError, match="unknown tables"):
         store.revision("nope")
+
+
+def test_jobs_of_filters_by_kind_model_data_and_status(store: SqliteStore) -> None:
+    scan, other_model, baseline, done = store.submit_many([
+        JobSpec(model_id="sample/digits_mlp", data_ref="digits", technique={}, kind="sensitivity"),
+        JobSpec(model_id="sample/digits_cnn", data_ref="digits", technique={}, kind="sensitivity"),
+        JobSpec(model_id="sample/digits_mlp", data_ref="dataset/x", technique={}, kind="baseline"),
+        JobSpec(model_id="sample/digits_mlp", data_ref="digits", technique={}, kind="baseline"),
+    ])
+    store.submit_many([_spec(i) for i in range(30)])  # compress jobs on the same model, newer than all of the above
+    assert store.claim("w") is not None and store.cancel(scan) is JobStatus.RUNNING  # scan is the oldest: claimed
+    assert [j.id for j in store.jobs_of("sensitivity", "sample/digits_mlp")] == [scan]
+    assert [j.id for j in store.jobs_of("sensitivity", "sample/digits_cnn", status=["queued"])] == [other_model]
+    assert [j.id for j in store.jobs_of("baseline", "sample/digits_mlp")] == [done, baseline]
+    assert [j.id for j in store.jobs_of("baseline", "sample/digits_mlp", data_ref="digits", limit=1)] == [done]
+    assert store.jobs_of("baseline", "sample/digits_mlp", status=[JobStatus.RUNNING]) == []
