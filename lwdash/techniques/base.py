@@ -76,11 +76,15 @@ def knob(
     step: float | None = None,
     label: str | None = None,
     sweepable: bool = False,
+    stored_default: Any = dataclasses.MISSING,
 ) -> Any:
     """Declare a config field with its default, bounds and help text (read by :func:`form_spec`).
 
     ``sweepable`` marks a numeric knob for which the form accepts several values at once,
     each of which becomes its own job (for example pruning ratios 0.3, 0.5, 0.7).
+    ``stored_default`` is the value a stored config that predates the knob was run with (a knob
+    added later with a different default): :func:`config_from_dict` fills it in, so an old job
+    reads back as what it ran.
     """
     meta = {
         "help": help,
@@ -92,6 +96,8 @@ def knob(
         "label": label,
         "sweepable": sweepable,
     }
+    if stored_default is not dataclasses.MISSING:
+        meta["stored_default"] = stored_default
     return field(default=default, metadata=meta)
 
 
@@ -336,10 +342,14 @@ def config_from_dict(d: dict[str, Any]) -> tuple[str, TechniqueConfig]:
         raise ValueError("config dict has no 'type'")
     tech = get_technique(key)
     data = dict(d.get("data") or {})
-    names = {f.name for f in dataclasses.fields(tech.config_type)}
+    fields = dataclasses.fields(tech.config_type)
+    names = {f.name for f in fields}
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"unknown fields for {key}: {sorted(unknown)}; accepted: {sorted(names)}")
+    for f in fields:  # a knob added after this config was stored: what it ran with
+        if f.name not in data and "stored_default" in f.metadata:
+            data[f.name] = f.metadata["stored_default"]
     return key, build_config(tech.config_type, data)
 
 

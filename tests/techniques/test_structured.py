@@ -248,3 +248,29 @@ def test_nm_config_and_model_checks(ctx: RunContext) -> None:
     model = nn.Sequential(nn.Conv2d(1, 6, 3), nn.Flatten(), nn.Linear(6 * 6 * 6, 10))
     with pytest.raises(ValueError, match="divisible by 4"):
         apply_nm_sparsity(model, NMSparsityConfig(), ctx)
+
+
+def test_round_to_keeps_channel_counts_at_multiples() -> None:
+    # Unrounded, 30 % of MobileNetV2's channels leaves odd counts (e.g. 32 -> 23) that CPU kernels run slowly.
+    data = _rgb_data()
+    model = _torchvision_model("mobilenet_v2", data.train.x)
+    ctx = RunContext(data=data, seed=0)
+
+    def counts(round_to: int) -> list[int]:
+        cfg = StructuredPruningConfig(ratio=0.3, fine_tune_epochs=0, round_to=round_to)
+        out = apply_structured_pruning(model, cfg, ctx)
+        return [m.out_channels for m in out.module.modules() if isinstance(m, nn.Conv2d)]
+
+    assert any(c % 8 for c in counts(1))
+    rounded = counts(8)
+    assert all(c % 8 == 0 for c in rounded), rounded
+
+
+def test_a_stored_config_from_before_round_to_reads_back_unrounded() -> None:
+    from lwdash.techniques import config_from_dict, config_to_dict
+
+    stored = config_to_dict("structured_pruning", StructuredPruningConfig())
+    del stored["data"]["round_to"]  # as written before the knob existed
+    _, cfg = config_from_dict(stored)
+    assert isinstance(cfg, StructuredPruningConfig) and cfg.round_to == 1
+    assert StructuredPruningConfig().round_to == 8
