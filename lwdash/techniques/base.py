@@ -83,8 +83,8 @@ def knob(
     ``sweepable`` marks a numeric knob for which the form accepts several values at once,
     each of which becomes its own job (for example pruning ratios 0.3, 0.5, 0.7).
     ``stored_default`` is the value a stored config that predates the knob was run with (a knob
-    added later with a different default): :func:`config_from_dict` fills it in, so an old job
-    reads back as what it ran.
+    added later with a different default): :func:`config_from_dict` fills it in for records of an
+    older :data:`CONFIG_FORMAT_VERSION`, so an old job reads back as what it ran.
     """
     meta = {
         "help": help,
@@ -311,7 +311,8 @@ def list_techniques() -> list[Technique]:
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
-CONFIG_FORMAT_VERSION = 1
+#: 2: knobs may declare ``stored_default`` (what a version-1 record that lacks them ran with).
+CONFIG_FORMAT_VERSION = 2
 
 
 def config_to_dict(key: str, cfg: TechniqueConfig) -> dict[str, Any]:
@@ -347,10 +348,19 @@ def config_from_dict(d: dict[str, Any]) -> tuple[str, TechniqueConfig]:
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"unknown fields for {key}: {sorted(unknown)}; accepted: {sorted(names)}")
-    for f in fields:  # a knob added after this config was stored: what it ran with
+    if int(d.get("version") or CONFIG_FORMAT_VERSION) < CONFIG_FORMAT_VERSION:
+        _fill_stored_defaults(tech.config_type, data)
+        for step in data.get("steps") or ():  # a stored pipeline's steps were written in full too
+            if isinstance(step, dict) and isinstance(step.get("technique"), str) and step["technique"] in _REGISTRY:
+                _fill_stored_defaults(_REGISTRY[step["technique"]].config_type, step)
+    return key, build_config(tech.config_type, data)
+
+
+def _fill_stored_defaults(cfg_type: type[TechniqueConfig], data: dict[str, Any]) -> None:
+    """A config stored in full before a knob existed ran with the knob's ``stored_default``: fill it in."""
+    for f in dataclasses.fields(cfg_type):
         if f.name not in data and "stored_default" in f.metadata:
             data[f.name] = f.metadata["stored_default"]
-    return key, build_config(tech.config_type, data)
 
 
 def build_config(cfg_type: type[C], values: dict[str, Any]) -> C:

@@ -270,7 +270,13 @@ def test_a_stored_config_from_before_round_to_reads_back_unrounded() -> None:
     from lwdash.techniques import config_from_dict, config_to_dict
 
     stored = config_to_dict("structured_pruning", StructuredPruningConfig())
-    del stored["data"]["round_to"]  # as written before the knob existed
+    del stored["data"]["round_to"]
+    stored["version"] = 1  # as written before the knob existed
     _, cfg = config_from_dict(stored)
     assert isinstance(cfg, StructuredPruningConfig) and cfg.round_to == 1
-    assert StructuredPruningConfig().round_to == 8
+    step = {"technique": "structured_pruning", **stored["data"]}
+    _, pipe = config_from_dict({"type": "pipeline", "version": 1, "data": {"steps": [step]}})
+    assert pipe.steps[0].config.round_to == 1  # type: ignore[attr-defined]
+    # A partial dict of today's version (a CLI --step, a form) gets today's default.
+    _, fresh = config_from_dict({"type": "structured_pruning", "version": 2, "data": {"ratio": 0.3}})
+    assert isinstance(fresh, StructuredPruningConfig) and fresh.round_to == 8
