@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make run` (install + start the app) and `make test`
-# (install + every test). Everything else here is a building block of those two.
+# (install + every test); both install Debian's Fashion-MNIST package. Everything else here is a
+# building block of those two.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -7,12 +8,12 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: run test install browser worker bench lint clean-data
+.PHONY: run test install browser fashion-mnist worker bench lint clean-data
 
-run: install
+run: install fashion-mnist
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
-test: install browser
+test: install browser fashion-mnist
 	$(PY) -m pytest
 
 # A venv that sees already-installed site packages, so a machine that has the pinned
@@ -29,6 +30,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+# The bundled real data set: Debian's package holds the official Fashion-MNIST IDX files (no
+# download at run time; without it the app offers digits alone and says how to install it).
+fashion-mnist:
+	@dpkg-query -W -f='$${Status}' dataset-fashion-mnist 2>/dev/null | grep -q 'ok installed' || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q dataset-fashion-mnist; }
 
 worker: install
 	$(PY) -m lwdash worker

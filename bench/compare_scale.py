@@ -15,6 +15,7 @@ timings; the numbers are this machine's, not a test.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -30,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from lwdash.analysis.frame import load_results_frame  # noqa: E402
 from lwdash.jobs.runner import RunOutput  # noqa: E402
 from lwdash.jobs.spec import JobSpec  # noqa: E402
-from lwdash.measure.metrics import Metrics  # noqa: E402
+from lwdash.measure.metrics import LatencyRecord, Metrics  # noqa: E402
 from lwdash.store import SqliteStore  # noqa: E402
 
 MODELS = {  # model id -> (top-1, onnx bytes, params, macs, ort b32 ms)
@@ -107,9 +109,9 @@ def _metrics(rng: np.random.Generator, base: tuple[float, ...], family: str, lev
         pt2_bytes=int(size * size_r * 1.08), params_count=int(params * min(1.0, macs_r ** 0.5 if macs_r < 1 else 1)),
         nonzero_params_count=int(params * nz * min(1.0, size_r)), sparse_bytes=int(size * nz * 1.5),
         compressed_bytes=int(size * size_r * (0.9 if nz == 1 else nz + 0.1)), macs=int(macs * macs_r),
-        torch_b1_median_ms=t1[0], torch_b1_p90_ms=t1[1], torch_b32_median_ms=t32[0], torch_b32_p90_ms=t32[1],
-        ort_b1_median_ms=o1[0], ort_b1_p90_ms=o1[1], ort_b32_median_ms=o32[0], ort_b32_p90_ms=o32[1],
         threads=1, test_samples=360,
+        latency=(LatencyRecord("ort", 1, *o1), LatencyRecord("ort", 32, *o32), LatencyRecord("torch", 1, *t1),
+                 LatencyRecord("torch", 32, *t32)),
     )
 
 
@@ -133,10 +135,10 @@ def fill(store: SqliteStore, n: int, seed: int = 0) -> None:
         out.mkdir()
         (out / "result.json").write_text("{}")
         baseline = _metrics(np.random.default_rng(hash(model_id) % 2**32), MODELS[model_id], "none", 1.0)
-        baseline = Metrics(**{**baseline.to_dict(), **dict(zip(
+        baseline = dataclasses.replace(baseline, **dict(zip(
             ["top1_acc", "torch_top1_acc", "onnx_bytes", "params_count", "nonzero_params_count", "macs"],
             [MODELS[model_id][0], MODELS[model_id][0], MODELS[model_id][1], MODELS[model_id][2],
-             MODELS[model_id][2], MODELS[model_id][3]], strict=True))})
+             MODELS[model_id][2], MODELS[model_id][3]], strict=True)))
         comp_weights = _summary(rng, 1 - (1 - level) if family == "pruning" else 0.0,
                                 15 if family == "quantization" else None)
         comp_weights["per_layer"] = [{"name": x["name"], "macs": 1000, "compressed_macs": 800, "mse": 1e-4,
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         fill_s = time.perf_counter() - t0
         rows: list[tuple[str, float]] = []
 
-        t_frame, frame = _time(store.results_frame, args.repeat)
+        t_frame, frame = _time(lambda: load_results_frame(store), args.repeat)
         rows.append((f"results_frame() ({len(frame)} rows x {frame.shape[1]} cols)", t_frame))
         pts = frame[["top1_acc", "onnx_bytes", "ort_b32_median_ms"]].to_numpy(dtype=float)
         rows.append(("pareto_mask 2-D (accuracy, size)", _time(lambda: pareto_mask(pts[:, :2], ["max", "min"]),

@@ -1,6 +1,6 @@
 """Benchmark every registered technique at its default config on bundled samples.
 
-Writes docs/techniques.md: accuracy, bytes, MACs and latency in PyTorch and ONNX Runtime,
+Writes docs/techniques.md: accuracy, bytes, MACs and latency on every registered runtime,
 each as a ratio to the baseline measured in the same run (same process, same thread count).
 
     python bench/techniques.py [--models digits_cnn digits_mobilenet_v2] [--threads 1] [--out docs/techniques.md]
@@ -21,13 +21,16 @@ from lwdash.jobs.runner import clear_baseline_cache, execute  # noqa: E402
 from lwdash.jobs.spec import JobSpec  # noqa: E402
 from lwdash.measure import environment  # noqa: E402
 from lwdash.models import load_sample  # noqa: E402
+from lwdash.runtimes import LATENCY_BATCHES, list_runtimes  # noqa: E402
 from lwdash.techniques import config_to_dict, list_techniques  # noqa: E402
 
+#: (runtime key, batch) of each latency column: every registered runtime at every timed batch.
+_LATENCY = [(rt.key, b) for rt in list_runtimes() for b in LATENCY_BATCHES]
 COLUMNS = (
     "technique", "acc (ORT)", "Δ acc (pts)", "ONNX bytes", "size x", "zlib x", "sparse x", "MACs x",
-    "torch b1 x", "torch b32 x", "ORT b1 x", "ORT b32 x", "run s",
+    *(f"{rt.short} b{b} x" for rt in list_runtimes() for b in LATENCY_BATCHES), "run s",
 )
-_DASHES = ["—"] * 11
+_DASHES = ["—"] * (len(COLUMNS) - 2)
 
 
 def _ratio(base: float, new: float) -> str:
@@ -67,16 +70,14 @@ def bench_model(
         b, c = out.baseline, out.compressed
         if base_row is None:
             base_row = ["baseline (fp32)", f"{b.top1_acc:.4f}", "0.00", f"{b.onnx_bytes:,}", "1.00", "1.00", "1.00", "1.00",
-                        f"{b.torch_b1_median_ms:.3f} ms", f"{b.torch_b32_median_ms:.3f} ms",
-                        f"{b.ort_b1_median_ms:.3f} ms", f"{b.ort_b32_median_ms:.3f} ms", "—"]
+                        *(f"{b.latency_ms(rt, n):.3f} ms" for rt, n in _LATENCY), "—"]
             notes.insert(0, ("baseline (fp32)", f"{b.macs:,} MACs per sample, {b.params_count:,} parameters; the latency "
                           "columns of this row are milliseconds, the others ratios"))
         rows.append([
             tech.key, f"{c.top1_acc:.4f}", f"{100 * (c.top1_acc - b.top1_acc):+.2f}", f"{c.onnx_bytes:,}",
             _ratio(b.onnx_bytes, c.onnx_bytes), _ratio(b.compressed_bytes, c.compressed_bytes),
             _ratio(b.sparse_bytes, c.sparse_bytes), _ratio(b.macs, c.macs),
-            _ratio(b.torch_b1_median_ms, c.torch_b1_median_ms), _ratio(b.torch_b32_median_ms, c.torch_b32_median_ms),
-            _ratio(b.ort_b1_median_ms, c.ort_b1_median_ms), _ratio(b.ort_b32_median_ms, c.ort_b32_median_ms),
+            *(_ratio(b.latency_ms(rt, n), c.latency_ms(rt, n)) for rt, n in _LATENCY),
             f"{time.perf_counter() - t0:.0f}",
         ])
         notes.append((tech.key, " ".join(out.notes) or "no flags"))

@@ -97,8 +97,8 @@ def _ort_b32_ms(paths: list[Path], x: Any, rounds: int = 5) -> list[float]:
     """Median ORT batch-32 latency of each ONNX file, timed interleaved (round-robin) at one thread."""
     import numpy as np
 
-    from lwdash.measure.latency import TimingPolicy, measure_ort_latency
     from lwdash.measure.accuracy import make_session
+    from lwdash.measure.latency import TimingPolicy, measure_ort_latency
 
     sessions = [make_session(p, 1) for p in paths]
     policy = TimingPolicy(warmup_runs=2, min_runs=5, min_time_s=0.1, max_runs=30, max_time_s=0.5, floor_runs=5)

@@ -3,6 +3,7 @@
 Commands:
     techniques   list every registered technique and its knobs
     samples      list the bundled sample models
+    datasets     list the bundled data sets and whether each is installed here
     run          compress a model inline and write model.onnx, model.pt2, result.json, model_card.md
     submit       queue the same job(s) into the store for a worker
     search       queue a multi-objective search (Optuna) whose trials fill the front
@@ -211,8 +212,8 @@ def cli_model_arg(model_id: str, path: Path | str | None) -> str:
 
 
 def cli_data_arg(data_ref: str, path: Path | str | None) -> str:
-    """``--data`` for a stored data set: ``digits``, or the stored file of an upload."""
-    return "digits" if data_ref == "digits" or path is None else str(path)
+    """``--data`` for a stored data set: a bundled set's name (it has no file), or the stored file of an upload."""
+    return data_ref if path is None else str(path)
 
 
 def reproduce_command(
@@ -220,7 +221,7 @@ def reproduce_command(
     *,
     model: str,
     arch: str | None = None,
-    data: str = "digits",
+    data: str | None = None,
     technique: dict[str, Any] | None = None,
     seed: int = 0,
     threads: int = 1,
@@ -232,7 +233,7 @@ def reproduce_command(
         command: ``run``, ``measure`` or ``scan``.
         model: ``--model`` (see :func:`cli_model_arg`).
         arch: ``--arch`` of a state dict.
-        data: ``--data`` (see :func:`cli_data_arg`).
+        data: ``--data`` (see :func:`cli_data_arg`); left out when it is the default data set.
         technique: for ``run``: the config's dict form; every knob is written with ``--set``.
         seed, threads: written when not the defaults.
         extra: further arguments, appended as they are.
@@ -240,7 +241,7 @@ def reproduce_command(
     parts = ["python", "-m", "lwdash", command, "--model", model]
     if arch:
         parts += ["--arch", arch]
-    if data != "digits":
+    if data is not None and data != _default_data():
         parts += ["--data", data]
     if technique is not None:
         parts += ["--technique", str(technique["type"])]
@@ -317,6 +318,30 @@ def _cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from lwdash.data.bundled import DEFAULT_DATA, list_bundled
+
+    rows: list[dict[str, Any]] = []
+    for e in list_bundled():
+        reason = e.unavailable()
+        rows.append({"name": e.name, "title": e.title, "description": e.description,
+                     "input_shape": list(e.input_shape), "num_classes": e.num_classes,
+                     "samples_count": e.samples_count, "default": e.name == DEFAULT_DATA,
+                     "available": reason is None, "unavailable": reason or ""})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    _print_table(
+        ["name", "input", "classes", "samples", "installed", "title"],
+        [[r["name"] + (" (default)" if r["default"] else ""), "x".join(map(str, r["input_shape"])), r["num_classes"],
+          f"{r['samples_count']:,}", "yes" if r["available"] else "no", r["title"]] for r in rows],
+    )
+    for r in rows:
+        if not r["available"]:
+            print(f"{r['name']}: {r['unavailable']}")
+    return 0
+
+
 def _load_model_arg(ref: str, arch: str | None) -> tuple[str, LoadedModel]:
     """``--model``: a sample name (or ``sample/<name>``) or a path to a model file."""
     from lwdash.models import list_samples, load_model_file, load_sample
@@ -331,12 +356,41 @@ def _load_model_arg(ref: str, arch: str | None) -> tuple[str, LoadedModel]:
     raise UsageError(f"--model {ref!r} is neither a sample ({', '.join(sorted(samples))}) nor an existing file")
 
 
+def _default_data() -> str:
+    from lwdash.data.bundled import DEFAULT_DATA
+
+    return DEFAULT_DATA
+
+
+def _bundled_data_arg(ref: str) -> str | None:
+    """The canonical name of a bundled ``--data``, ``None`` for other references (files, stored ids).
+
+    Raises:
+        UsageError: a bundled set that is not installed here (the one-line install hint).
+    """
+    from lwdash.data.bundled import get_bundled, is_bundled
+
+    if not is_bundled(ref):
+        return None
+    entry = get_bundled(ref)
+    reason = entry.unavailable()
+    if reason is not None:
+        raise UsageError(f"--data {entry.name}: {reason}")
+    return entry.name
+
+
+def _data_choices() -> str:
+    from lwdash.data.bundled import bundled_names
+
+    return f"a bundled data set ({', '.join(bundled_names())}; `python -m lwdash datasets` lists them)"
+
+
 def _load_data_arg(ref: str, input_shape: Sequence[int] | None = None) -> Dataset:
-    """``--data``: ``digits``, an ``.npz`` path, or a zipped image folder (resized to ``input_shape``)."""
+    """``--data``: a bundled set's name, an ``.npz`` path, or a zipped image folder (resized to ``input_shape``)."""
     from lwdash.data import load_dataset
 
-    if ref != "digits" and not Path(ref).is_file():
-        raise UsageError(f"--data {ref!r}: use 'digits', a path to an .npz file with x and y arrays, "
+    if _bundled_data_arg(ref) is None and not Path(ref).is_file():
+        raise UsageError(f"--data {ref!r}: use {_data_choices()}, a path to an .npz file with x and y arrays, "
                          "or a zipped image folder (.zip of <class>/<image>)")
     return load_dataset(ref, input_shape=tuple(input_shape) if input_shape is not None else None)
 
@@ -355,6 +409,7 @@ def _sweep_dirname(spec: JobSpec, grid_keys: Sequence[str]) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from lwdash.jobs.runner import execute
 
+    args.data = _bundled_data_arg(args.data) or args.data  # the result records it: the canonical name
     # The config is checked first: a typo in --set fails at once, before any model is loaded.
     specs = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
                         seed=args.seed, threads=args.threads, label=args.label, steps=args.step)
@@ -369,7 +424,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         output = execute(spec, model, data, out_dir, _progress_line(args, f"[{i}/{len(specs)}] "))
         _end_progress(args)
         print(f"{spec.label or _label(spec)} -> {out_dir}")
-        _print_comparison(output.baseline.to_dict(), output.compressed.to_dict())
+        _print_comparison(output.baseline.flat(), output.compressed.flat())
         for note in output.notes:
             print(f"  note: {note}")
         print()
@@ -406,19 +461,28 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="lwdash-measure-") as work:
         out = measure_baseline(model, data, Path(work), _progress_line(args), threads=args.threads)
     _end_progress(args)
-    m = out["metrics"]
-    print(f"{model_id} on {data.name} ({m['test_samples']} test samples, {m['threads']} thread(s))")
+    from lwdash.measure.metrics import Metrics
+    from lwdash.runtimes import LATENCY_BATCHES, list_runtimes
+
+    m = Metrics.from_dict(out["metrics"])
+    print(f"{model_id} on {data.name} ({m.test_samples} test samples, {m.threads} thread(s))")
+    latency = []
+    for rt in list_runtimes():  # every registered runtime, or the reason it measured nothing
+        if rt.key in m.latency_notes:
+            latency.append([rt.short, f"not measured: {m.latency_notes[rt.key]}"])
+        latency += [[f"{rt.short} b{b} median / p90",
+                     f"{m.latency_ms(rt.key, b):.3f} / {m.latency_ms(rt.key, b, 'p90'):.3f} ms"]
+                    for b in LATENCY_BATCHES if m.latency_record(rt.key, b) is not None]
     _print_table(["metric", "value"], [
-        ["top-1 (ONNX Runtime)", f"{100 * m['top1_acc']:.2f} %"],
-        ["top-1 (PyTorch)", f"{100 * m['torch_top1_acc']:.2f} %"],
-        ["loss", f"{m['loss']:.4f} nats"],
-        ["model.onnx", f"{m['onnx_bytes'] / 1024:.1f} KiB"],
-        ["model.pt2", f"{m['pt2_bytes'] / 1024:.1f} KiB" if m["pt2_bytes"] else "-"],
-        ["zlib(onnx)", f"{m['compressed_bytes'] / 1024:.1f} KiB"],
-        ["params", f"{m['params_count']:,}"],
-        ["MACs", f"{m['macs']:,}"],
-        *[[f"{rt} b{b} median / p90", f"{m[f'{key}_b{b}_median_ms']:.3f} / {m[f'{key}_b{b}_p90_ms']:.3f} ms"]
-          for rt, key in (("ORT", "ort"), ("PyTorch", "torch")) for b in (1, 32)],
+        ["top-1 (ONNX Runtime)", f"{100 * m.top1_acc:.2f} %"],
+        ["top-1 (PyTorch)", f"{100 * m.torch_top1_acc:.2f} %"],
+        ["loss", f"{m.loss:.4f} nats"],
+        ["model.onnx", f"{m.onnx_bytes / 1024:.1f} KiB"],
+        ["model.pt2", f"{m.pt2_bytes / 1024:.1f} KiB" if m.pt2_bytes else "-"],
+        ["zlib(onnx)", f"{m.compressed_bytes / 1024:.1f} KiB"],
+        ["params", f"{m.params_count:,}"],
+        ["MACs", f"{m.macs:,}"],
+        *latency,
     ])
     _write_json(args.json, {"model": model_id, **out})
     return 0
@@ -451,6 +515,13 @@ def _label(spec: JobSpec) -> str:
 
 
 def _print_comparison(b: dict[str, Any], c: dict[str, Any]) -> None:
+    """Baseline vs compressed (flat metric dicts, :meth:`Metrics.flat`): the headline figures."""
+    from lwdash.measure.catalogue import PRIMARY_RUNTIME, latency_key
+    from lwdash.runtimes import LATENCY_BATCHES, get_runtime
+
+    primary = get_runtime(PRIMARY_RUNTIME)
+    latency = [(batch, latency_key(primary.key, batch)) for batch in LATENCY_BATCHES]
+
     def pct(v: float) -> str:
         return f"{100 * v:.2f} %"
 
@@ -480,10 +551,8 @@ def _print_comparison(b: dict[str, Any], c: dict[str, Any]) -> None:
         ["nonzero params", f"{b['nonzero_params_count']:,}", f"{c['nonzero_params_count']:,}",
          ratio(b["nonzero_params_count"], c["nonzero_params_count"])],
         ["MACs", f"{b['macs']:,}", f"{c['macs']:,}", ratio(b["macs"], c["macs"])],
-        ["ORT b1 median", ms(b["ort_b1_median_ms"]), ms(c["ort_b1_median_ms"]),
-         speed(b["ort_b1_median_ms"], c["ort_b1_median_ms"])],
-        ["ORT b32 median", ms(b["ort_b32_median_ms"]), ms(c["ort_b32_median_ms"]),
-         speed(b["ort_b32_median_ms"], c["ort_b32_median_ms"])],
+        *[[f"{primary.short} b{batch} median", ms(b[key]), ms(c[key]), speed(b[key], c[key])]
+          for batch, key in latency if key in b and key in c],
     ]
     _print_table(["metric", "baseline", "compressed", "vs baseline"], rows)
 
@@ -509,6 +578,7 @@ def _stored_model_and_data(args: argparse.Namespace, store: SqliteStore) -> tupl
     from lwdash.data.fit import records_mismatch
     from lwdash.models import list_samples
 
+    bundled = _bundled_data_arg(args.data)  # an uninstalled bundled set is refused before any import
     name = args.model.removeprefix("sample/")
     if name in {s.name for s in list_samples()}:
         model = store.get_model(f"sample/{name}")
@@ -521,15 +591,17 @@ def _stored_model_and_data(args: argparse.Namespace, store: SqliteStore) -> tupl
     else:
         raise UsageError(f"--model {args.model!r} is not a sample, a stored model id (upload/...) or an existing file")
 
-    if args.data == "digits" or args.data.startswith("dataset/"):
+    if bundled is not None:
+        data = store.get_dataset(bundled)
+    elif store.uploaded_dataset(args.data) is not None:
         data = store.get_dataset(args.data)
     elif Path(args.data).is_file():
         path = Path(args.data)
         data = store.import_dataset(path.name, path.read_bytes(), input_shape=tuple(model.input_shape))
         print(f"imported {path} as {data.id}")
     else:
-        raise UsageError(f"--data {args.data!r}: use 'digits', a stored data set id (dataset/...), an .npz path "
-                         "or a zipped image folder")
+        raise UsageError(f"--data {args.data!r}: use {_data_choices()}, a stored data set id (dataset/...), an .npz "
+                         "path or a zipped image folder")
     mismatch = records_mismatch(model, data)
     if mismatch:
         raise UsageError(mismatch)
@@ -663,10 +735,11 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from lwdash.analysis.frame import load_results_frame
     from lwdash.report import ReportError, with_model_names, write_report
 
     store = _store(args)
-    frame = with_model_names(store, store.results_frame())
+    frame = with_model_names(store, load_results_frame(store))
     scope = "every stored result"
     if args.model:
         unknown = sorted(set(args.model) - set(frame["model_id"]))
@@ -696,11 +769,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- parser
 
 
+#: --data's help; the names come from the registry (`datasets`), which the parser does not import (it would load torch).
+_DATA_HELP = "a bundled data set's name (`python -m lwdash datasets` lists them and marks the default, used when omitted)"
+
+
 def _add_model_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True,
                    help="sample name or model file path (.onnx, .pt2, .pt, .pth, .ts, .safetensors)")
     p.add_argument("--arch", default=None, help="architecture key, needed for state dicts")
-    p.add_argument("--data", default="digits", help="'digits' (default), an .npz path or a zipped image folder")
+    p.add_argument("--data", default=None, help=_DATA_HELP + ", an .npz path or a zipped image folder")
     p.add_argument("--threads", type=int, default=1, help="threads for measurement (default 1)")
 
 
@@ -709,8 +786,8 @@ def _add_job_arguments(p: argparse.ArgumentParser, *, for_submit: bool) -> None:
                   else "sample name or model file path (.onnx, .pt2, .pt, .pth, .ts, .safetensors)")
     p.add_argument("--model", required=True, help=model_help)
     p.add_argument("--arch", default=None, help="architecture key, needed for state dicts")
-    p.add_argument("--data", default="digits",
-                   help="'digits' (default), an .npz path" + (" or a stored data set id" if for_submit else ""))
+    p.add_argument("--data", default=None, help=_DATA_HELP + (", a stored data set id (dataset/...)" if for_submit else "")
+                   + ", an .npz path or a zipped image folder")
     p.add_argument("--technique", required=True, help="technique key (see `python -m lwdash techniques`)")
     p.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="set a knob (repeatable)")
     p.add_argument("--sweep", action="append", default=[], metavar="KNOB=V1,V2,...",
@@ -742,6 +819,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_samples)
 
+    p = sub.add_parser("datasets", help="list the bundled data sets and whether each is installed here")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_datasets)
+
     p = sub.add_parser("run", help="compress a model inline and write its artifacts")
     _add_job_arguments(p, for_submit=False)
     p.add_argument("--out", required=True, help="output directory (one sub-folder per sweep point)")
@@ -756,7 +837,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="queue a multi-objective search: a sampler proposes configs, each runs as a job")
     p.add_argument("--model", required=True, help="sample name, stored model id (upload/...) or model file path")
     p.add_argument("--arch", default=None, help="architecture key, needed for state dicts")
-    p.add_argument("--data", default="digits", help="'digits' (default), a stored data set id or an .npz / .zip path")
+    p.add_argument("--data", default=None,
+                   help=_DATA_HELP + ", a stored data set id (dataset/...), an .npz path or a zipped image folder")
     p.add_argument("--technique", required=True, help="technique key (see `python -m lwdash techniques`)")
     p.add_argument("--space", action="append", default=[], metavar="KNOB=LOW:HIGH[:log] | KNOB=A,B",
                    help="a knob to explore (repeatable; default: the technique's sweepable knobs)")
@@ -825,6 +907,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; returns the exit status (2 for bad input)."""
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "data", "") is None:  # a command that takes --data, none given: the registry's default
+            args.data = _default_data()
         return int(args.func(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lwdash.jobs.spec import JobSpec, JobStatus
+from lwdash.measure.catalogue import live_view, objectives
+from lwdash.measure.metrics import flatten
 from lwdash.pareto import hypervolume_2d, pareto_mask
+from lwdash.store.records import StoreBusy
 
 if TYPE_CHECKING:
     from lwdash.store.records import SearchRecord, SearchTrialRecord
@@ -58,17 +60,10 @@ __all__ = [
 
 log = logging.getLogger("lwdash.search")
 
-#: Objectives a search can optimise: a :class:`~lwdash.measure.metrics.Metrics` field -> (direction, label).
-OBJECTIVES: dict[str, tuple[str, str]] = {
-    "top1_acc": ("max", "top-1 accuracy (ONNX Runtime)"),
-    "onnx_bytes": ("min", "ONNX file size"),
-    "compressed_bytes": ("min", "ONNX size after zlib"),
-    "sparse_bytes": ("min", "weights under a sparse encoding"),
-    "macs": ("min", "MACs per sample"),
-    "ort_b1_median_ms": ("min", "ONNX Runtime latency, batch 1"),
-    "ort_b32_median_ms": ("min", "ONNX Runtime latency, batch 32"),
-    "torch_b32_median_ms": ("min", "PyTorch eager latency, batch 32"),
-}
+#: Objectives a search can optimise: metric key -> (direction, label). A live view of the metric
+#: catalogue's objectives (:func:`lwdash.measure.catalogue.objectives`): accuracy, sizes, MACs and
+#: every registered runtime's median latency at every batch.
+OBJECTIVES: Mapping[str, tuple[str, str]] = live_view(lambda: {s.key: (s.direction, s.objective) for s in objectives()})
 #: Sampler key -> what it is.
 SAMPLERS: dict[str, str] = {
     "tpe": "TPE (tree-structured Parzen estimator, multivariate): Optuna's default, good from ~10 trials",
@@ -376,7 +371,8 @@ def objective_values(cfg: SearchConfig, t: SearchTrialRecord) -> list[float] | N
     """A finished trial's objective values (from its stored result), ``None`` if it has none."""
     if t.job_status != JobStatus.DONE.value or not t.metrics:
         return None
-    values = [float(t.metrics.get(o, math.nan)) for o in cfg.objectives]
+    flat = flatten(t.metrics)  # either stored shape: latency records or the older flat fields
+    values = [float(flat.get(o, math.nan)) for o in cfg.objectives]
     return values if all(math.isfinite(v) for v in values) else None
 
 
@@ -479,7 +475,7 @@ def advance_searches(store: SqliteStore) -> int:
     for search in searches:
         try:
             advance(store, search)
-        except sqlite3.OperationalError:
+        except StoreBusy:
             raise  # the store is busy: the worker's loop tries again on its next pass
         except Exception as e:  # a broken search must not stop the worker that serves every other job
             log.exception("search %s: failed", search.id)
@@ -519,7 +515,7 @@ def search_summary(cfg: SearchConfig, trials: Sequence[SearchTrialRecord]) -> di
         values = objective_values(cfg, t)
         ratio = None
         if values is not None and len(cfg.objectives) == 2 and t.baseline:
-            base = float(t.baseline.get(cfg.objectives[1], math.nan))
+            base = float(flatten(t.baseline).get(cfg.objectives[1], math.nan))
             ratio = [values[0], values[1] / base] if base > 0 else None
         rows.append((t, values, ratio))
     measured = [(t, v) for t, v, _ in rows if v is not None]

@@ -172,3 +172,116 @@ def test_reproduce_command_reads_back_as_the_same_job(key: str) -> None:
     (spec,) = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
                           seed=args.seed, threads=args.threads, steps=args.step)
     assert spec.technique == technique
+
+
+# ---------------------------------------------------------------------- bundled data sets (Fashion-MNIST)
+
+
+@pytest.fixture(scope="module")
+def tiny_fashion_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-conv CNN for 1x28x28 inputs as a user would export it (the Fashion-MNIST samples are not relied on).
+
+    The TorchScript-based exporter takes a few seconds here, the dynamo one several times longer.
+    """
+    import warnings
+
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+    path = tmp_path_factory.mktemp("tiny28") / "tiny28.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(model, (torch.zeros(1, 1, 28, 28),), str(path), dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["logits"],
+                          dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+    return path
+
+
+@pytest.fixture
+def no_fashion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Fashion-MNIST absent: its folder is an empty one."""
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    monkeypatch.setenv("LWDASH_FASHION_MNIST_DIR", str(folder))
+    return folder
+
+
+def test_run_on_fashion_mnist_quick_measures_on_its_2000_test_images(
+    tmp_path: Path, tiny_fashion_onnx: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    rc = main(["run", "--model", str(tiny_fashion_onnx), "--data", "Fashion_MNIST_quick", "--technique",
+               "magnitude_pruning", "--set", "amount=0.5", "--out", str(out), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    result = json.loads((out / "result.json").read_text())
+    assert result["data"]["ref"] == "fashion_mnist_quick"  # the canonical name is what the result records
+    assert (result["data"]["input_shape"], result["data"]["test_samples"], result["data"]["calib_samples"]) == (
+        [1, 28, 28], 2000, 500)
+    assert result["baseline"]["test_samples"] == result["compressed"]["test_samples"] == 2000
+    assert result["compressed"]["nonzero_params_count"] < result["baseline"]["nonzero_params_count"]
+
+
+def test_submit_and_search_record_the_bundled_name_and_refuse_a_misfit(
+    tmp_path: Path, tiny_fashion_onnx: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lwdash.store import SqliteStore
+
+    data_dir = tmp_path / "data"
+    assert main(["submit", "--data-dir", str(data_dir), "--model", str(tiny_fashion_onnx), "--data", "fashion_mnist",
+                 "--technique", "magnitude_pruning"]) == 0
+    assert main(["search", "--data-dir", str(data_dir), "--model", str(tiny_fashion_onnx), "--data",
+                 "fashion_mnist_quick", "--technique", "magnitude_pruning", "--trials", "2"]) == 0
+    store = SqliteStore(data_dir)
+    assert [j.spec.data_ref for j in store.list_jobs()] == ["fashion_mnist"]
+    assert [s.data_ref for s in store.list_searches()] == ["fashion_mnist_quick"]
+    capsys.readouterr()
+    assert main(["submit", "--data-dir", str(data_dir), "--model", "digits_mlp", "--data", "fashion_mnist",
+                 "--technique", "magnitude_pruning"]) == 2
+    assert "model expects input (1, 8, 8) but the data set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "measure", "scan", "submit", "search"])
+def test_an_absent_data_set_exits_2_with_the_install_hint(
+    command: str, tmp_path: Path, no_fashion: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [command, "--model", "digits_mlp", "--data", "fashion_mnist"]
+    argv += {"run": ["--technique", "magnitude_pruning", "--out", str(tmp_path / "o")],
+             "submit": ["--technique", "magnitude_pruning", "--data-dir", str(tmp_path / "d")],
+             "search": ["--technique", "magnitude_pruning", "--data-dir", str(tmp_path / "d")]}.get(command, [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --data fashion_mnist: Fashion-MNIST is not installed")
+    assert "sudo apt-get install dataset-fashion-mnist" in err
+    assert not (tmp_path / "o").exists()
+    if (tmp_path / "d").exists():
+        from lwdash.store import SqliteStore
+
+        store = SqliteStore(tmp_path / "d")
+        assert store.list_jobs() == [] and store.list_searches() == []
+
+
+def test_datasets_command_lists_the_registry_and_the_hint(
+    no_fashion: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lwdash.store import SqliteStore
+
+    assert main(["datasets", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert list(rows) == ["digits", "fashion_mnist", "fashion_mnist_quick"]
+    assert rows["digits"]["default"] and rows["digits"]["available"] and rows["digits"]["input_shape"] == [1, 8, 8]
+    assert not rows["fashion_mnist"]["available"] and "apt-get install" in rows["fashion_mnist"]["unavailable"]
+    assert main(["datasets"]) == 0
+    printed = capsys.readouterr().out
+    assert "digits (default)" in printed and "fashion_mnist: Fashion-MNIST is not installed" in printed
+    # digits stays the default when --data is left out, and the app's commands leave it out
+    from lwdash.cli import build_parser, reproduce_command
+
+    assert build_parser().parse_args(["measure", "--model", "digits_mlp"]).data is None
+    assert reproduce_command("measure", model="digits_mlp", data="digits") == "python -m lwdash measure --model digits_mlp"
+    assert reproduce_command("measure", model="m", data="fashion_mnist").endswith("--data fashion_mnist")
+    assert main(["submit", "--data-dir", str(tmp_path / "d"), "--model", "digits_mlp", "--technique",
+                 "magnitude_pruning"]) == 0
+    assert [j.spec.data_ref for j in SqliteStore(tmp_path / "d").list_jobs()] == ["digits"]

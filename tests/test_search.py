@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from lwdash.jobs.inline import run_inline, run_queued
 from lwdash.jobs.spec import JobStatus
-from lwdash.jobs.worker import compute_job, record_output
 from lwdash.search import (
     OBJECTIVES,
     SAMPLERS,
@@ -26,20 +26,6 @@ from lwdash.store.records import SearchTrialRecord
 from lwdash.techniques import list_techniques
 
 AMOUNT = KnobRange("amount", low=0.1, high=0.95)
-
-
-def _run_queued(store: SqliteStore, tmp_path: Path) -> int:
-    """Run every queued job inline, as the worker's job process would; returns how many ran."""
-    n = 0
-    while (job := store.claim("test")) is not None:
-        out_dir = tmp_path / f"job-{job.id}"
-        out_dir.mkdir()
-        try:
-            record_output(store, job.id, job.spec, compute_job(job.spec, out_dir, lambda f, m: None, store), out_dir)
-        except Exception as e:
-            store.fail(job.id, f"{type(e).__name__}: {e}")
-        n += 1
-    return n
 
 
 @pytest.fixture
@@ -124,7 +110,7 @@ def test_every_sampler_proposes_from_a_study_rebuilt_from_the_store(sampler: str
     assert _ask(cfg, history[:5]) == _ask(cfg, history[:5])  # the same store, the same proposal
 
 
-def test_a_search_queues_trials_as_jobs_and_ends_with_its_front(store: SqliteStore, tmp_path: Path) -> None:
+def test_a_search_queues_trials_as_jobs_and_ends_with_its_front(store: SqliteStore) -> None:
     cfg = SearchConfig(technique="magnitude_pruning", space=(AMOUNT,), trials=4, parallel=2, seed=1)
     search_id = store.create_search("sample/digits_mlp", "digits", cfg.to_dict())
 
@@ -138,7 +124,7 @@ def test_a_search_queues_trials_as_jobs_and_ends_with_its_front(store: SqliteSto
         assert 0.1 <= t.params["amount"] <= 0.95 and f"trial {t.trial + 1}/4" in job.spec.label
 
     while store.get_search(search_id).status == "running":
-        assert _run_queued(store, tmp_path) <= 2
+        assert len(run_queued(store)) <= 2  # immediate mode: each queued trial run to the end here
         advance_searches(store)
     search = store.get_search(search_id)
     assert search.status == "done" and search.message == "4 of 4 trials measured", search.message
@@ -185,16 +171,13 @@ def test_failed_trials_are_told_as_failures_and_a_search_that_never_fits_gives_u
     assert "no Linear layer" in search.message and search.summary["failed"] == 3
 
 
-def test_cancel_stops_the_open_trials_and_keeps_the_measured_ones(store: SqliteStore, tmp_path: Path) -> None:
+def test_cancel_stops_the_open_trials_and_keeps_the_measured_ones(store: SqliteStore) -> None:
     cfg = SearchConfig(technique="magnitude_pruning", space=(AMOUNT,), trials=5, parallel=2)
     search_id = store.create_search("sample/digits_mlp", "digits", cfg.to_dict())
     advance_searches(store)
     first = store.search_trials(search_id)[0]
-    job = store.claim("test")
-    assert job is not None and job.id == first.job_id
-    out_dir = tmp_path / "one"
-    out_dir.mkdir()
-    record_output(store, job.id, job.spec, compute_job(job.spec, out_dir, lambda f, m: None, store), out_dir)
+    job = run_inline(store, first.job_id)  # refuses unless the first trial is next in the queue
+    assert job is not None and job.id == first.job_id and job.status is JobStatus.DONE, job
     assert store.cancel_search(search_id) == "running"
     advance_searches(store)
     search = store.get_search(search_id)
@@ -221,6 +204,25 @@ def test_two_workers_advancing_at_once_never_queue_a_trial_twice(store: SqliteSt
     trials = store.search_trials(search_id)
     assert [t.trial for t in trials] == [0, 1, 2, 3]
     assert len(store.list_jobs()) == 4  # one job per trial
+
+
+def test_objectives_come_from_the_metric_catalogue() -> None:
+    # The objectives the hand-written table offered, with its directions and labels ...
+    before = {
+        "top1_acc": ("max", "top-1 accuracy (ONNX Runtime)"),
+        "onnx_bytes": ("min", "ONNX file size"),
+        "compressed_bytes": ("min", "ONNX size after zlib"),
+        "sparse_bytes": ("min", "weights under a sparse encoding"),
+        "macs": ("min", "MACs per sample"),
+        "ort_b1_median_ms": ("min", "ONNX Runtime latency, batch 1"),
+        "ort_b32_median_ms": ("min", "ONNX Runtime latency, batch 32"),
+        "torch_b32_median_ms": ("min", "PyTorch eager latency, batch 32"),
+    }
+    assert {k: OBJECTIVES[k] for k in before} == before and list(OBJECTIVES)[:5] == list(before)[:5]
+    # ... and every registered runtime's median at every batch (PyTorch eager batch 1 too, now), never a p90.
+    assert set(OBJECTIVES) - set(before) == {"torch_b1_median_ms"}
+    with pytest.raises(ValueError, match="unknown objective"):
+        SearchConfig(technique="magnitude_pruning", space=(AMOUNT,), objectives=("top1_acc", "ort_b32_p90_ms"))
 
 
 def test_summary_of_three_objectives_has_a_front_and_no_hypervolume() -> None:

@@ -1,4 +1,5 @@
-"""Datasets: the bundled scikit-learn digits set and uploaded evaluation sets (``.npz``, zipped image folders)."""
+"""Datasets: the bundled sets (scikit-learn digits, Fashion-MNIST: :mod:`lwdash.data.bundled`) and uploaded
+evaluation sets (``.npz``, zipped image folders)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,8 +11,10 @@ __all__ = [
     "Dataset",
     "Split",
     "check_model_fits",
+    "load_bundled",
     "load_dataset",
     "load_digits",
+    "load_fashion_mnist",
     "load_image_folder",
     "load_npz",
 ]
@@ -45,7 +48,9 @@ class Dataset:
 
 
 # Loaders live in submodules that import the types above (hence after them).
+from lwdash.data.bundled import load_bundled  # noqa: E402
 from lwdash.data.digits import load_digits  # noqa: E402
+from lwdash.data.fashion_mnist import load_fashion_mnist  # noqa: E402
 from lwdash.data.fit import check_model_fits  # noqa: E402
 from lwdash.data.imagefolder import load_image_folder  # noqa: E402
 from lwdash.data.npz import load_dataset, load_npz  # noqa: E402

@@ -63,13 +63,22 @@ class _Shaped(Protocol):
     def num_classes(self) -> int: ...
 
 
-class _NamedShaped(_Shaped, Protocol):
+class _DataRecord(_Shaped, Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def unavailable(self) -> str: ...
 
-def records_mismatch(model: _Shaped, data: _NamedShaped) -> str | None:
-    """:func:`declared_mismatch` of a stored model and data set (their records: nothing is loaded)."""
+
+def records_mismatch(model: _Shaped, data: _DataRecord) -> str | None:
+    """Why a stored model cannot run on a stored data set, or ``None`` (their records: nothing is loaded).
+
+    A bundled data set not installed here is refused with its install hint; otherwise this is
+    :func:`declared_mismatch`.
+    """
+    if data.unavailable:
+        return data.unavailable
     return declared_mismatch(tuple(model.input_shape), model.num_classes, data.name, tuple(data.input_shape),
                              data.num_classes)
 

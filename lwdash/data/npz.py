@@ -272,29 +272,31 @@ def load_npz(path: Path, *, seed: int = 0, name: str | None = None, display_name
 
 
 def load_dataset(ref: str | Path, *, input_shape: tuple[int, ...] | None = None) -> Dataset:
-    """Load a data set by reference: ``"digits"`` (bundled), or the path of an ``.npz`` or zipped image folder.
+    """Load a data set by reference: a bundled set's name (``"digits"``, ``"fashion_mnist"``, ...; see
+    :mod:`lwdash.data.bundled`), or the path of an ``.npz`` or zipped image folder.
 
     Args:
-        ref: ``"digits"`` or a file path.
+        ref: a bundled name or a file path.
         input_shape: for an image folder, the model's input ``(C, H, W)`` the images are resized
             to (see :func:`lwdash.data.imagefolder.read_image_folder`); ignored otherwise.
 
     Raises:
-        DataError: unknown reference or an invalid file (the message says what is accepted).
+        DataError: unknown reference, a bundled set not installed here (the message says how to
+            install it), or an invalid file (the message says what is accepted).
     """
-    from lwdash.data.digits import DIGITS_NAME, load_digits
+    from lwdash.data.bundled import bundled_names, is_bundled, load_bundled
     from lwdash.data.imagefolder import load_image_folder
 
-    if isinstance(ref, str) and ref.strip().lower() == DIGITS_NAME:
-        return load_digits()
+    if is_bundled(ref):
+        return load_bundled(str(ref))
     path = Path(ref)
     if path.is_file():
         if path.suffix.lower() == ".zip":
             return load_image_folder(path, input_shape=input_shape)
         return load_npz(path)
     raise DataError(
-        f"unknown data set {str(ref)!r}: give 'digits' (bundled) or the path of an existing .npz file or zipped "
-        "image folder (.zip)"
+        f"unknown data set {str(ref)!r}: give a bundled set ({', '.join(bundled_names())}) or the path of an "
+        "existing .npz file or zipped image folder (.zip)"
     )
 
 

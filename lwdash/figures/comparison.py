@@ -1,32 +1,23 @@
-"""Side-by-side comparison of 2-4 chosen results: one metrics table with a column per result."""
+"""Side-by-side comparison of 2-4 chosen results: one metrics table with a column per result.
+
+Its rows are the metric catalogue's ``compare`` metrics (:mod:`lwdash.measure.catalogue`): every
+scalar figure and each registered runtime's median latency at every batch.
+"""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import pandas as pd
 
+from lwdash.measure.catalogue import live_view, metrics_for, table_text, table_value
+
 __all__ = ["COMPARE_ROWS", "ComparisonInfo", "comparison_info"]
 
-#: Metrics field -> (row label, kind) where kind picks the format: acc | kib | count | ms | float.
-COMPARE_ROWS: dict[str, tuple[str, str]] = {
-    "top1_acc": ("Top-1 accuracy, ONNX Runtime (%)", "acc"),
-    "torch_top1_acc": ("Top-1 accuracy, PyTorch (%)", "acc"),
-    "agreement": ("Agreement with the original (%)", "acc"),
-    "loss": ("Loss (cross-entropy)", "float"),
-    "onnx_bytes": ("ONNX file (KiB)", "kib"),
-    "pt2_bytes": ("PyTorch .pt2 file (KiB)", "kib"),
-    "compressed_bytes": ("ONNX after zlib (KiB)", "kib"),
-    "sparse_bytes": ("Sparse encoding (KiB)", "kib"),
-    "params_count": ("Parameters", "count"),
-    "nonzero_params_count": ("Nonzero parameters", "count"),
-    "macs": ("MACs per sample", "count"),
-    "ort_b1_median_ms": ("ONNX Runtime batch 1, median (ms)", "ms"),
-    "ort_b32_median_ms": ("ONNX Runtime batch 32, median (ms)", "ms"),
-    "torch_b1_median_ms": ("PyTorch batch 1, median (ms)", "ms"),
-    "torch_b32_median_ms": ("PyTorch batch 32, median (ms)", "ms"),
-}
+#: Metric key -> (row label, kind): the catalogue's ``compare`` metrics (a live view), kind as in
+#: :class:`~lwdash.measure.catalogue.MetricSpec` (fraction | bytes | count | ms | float).
+COMPARE_ROWS: Mapping[str, tuple[str, str]] = live_view(lambda: {s.key: (s.row, s.kind) for s in metrics_for("compare")})
 
 
 class ComparisonInfo(NamedTuple):
@@ -45,16 +36,6 @@ class ComparisonInfo(NamedTuple):
     table: pd.DataFrame
     best: dict[str, str]
     note: str
-
-
-def _shown(kind: str, v: float) -> float:
-    return v * 100.0 if kind == "acc" else v / 1024.0 if kind == "kib" else v
-
-
-def _fmt(kind: str, v: float) -> str:
-    if not math.isfinite(v):
-        return "-"
-    return {"acc": f"{v:.2f}", "kib": f"{v:,.1f}", "count": f"{v:,.0f}", "ms": f"{v:.4g}"}.get(kind, f"{v:.4f}")
 
 
 def comparison_info(results: Sequence[Any]) -> ComparisonInfo:
@@ -84,29 +65,29 @@ def comparison_info(results: Sequence[Any]) -> ComparisonInfo:
     values: dict[str, list[float]] = {c: [] for c in [*base_cols, *names]}
     table: dict[str, list[str]] = {c: [] for c in values}
     best: dict[str, str] = {}
-    for field, (label, kind) in COMPARE_ROWS.items():
+    specs = metrics_for("compare")
+    for spec in specs:
         for col, base in zip(base_cols, baselines.values(), strict=True):
-            v = _shown(kind, float(getattr(base, field)))
+            v = table_value(spec, base.value(spec.key))
             values[col].append(v)
-            table[col].append(_fmt(kind, v))
+            table[col].append(table_text(spec, v))
         shown = []
         for col, r in zip(names, results, strict=True):
-            v = _shown(kind, float(getattr(r.compressed, field)))
-            b = _shown(kind, float(getattr(r.baseline, field)))
+            v = table_value(spec, r.compressed.value(spec.key))
+            b = table_value(spec, r.baseline.value(spec.key))
             values[col].append(v)
             shown.append(v)
-            if kind == "acc":
+            if not (math.isfinite(v) and math.isfinite(b)):
+                rel = ""  # e.g. a runtime registered after this result was measured
+            elif spec.accuracy_like:
                 rel = f" ({v - b:+.2f} pts)"
             else:
                 rel = f" ({v / b:.2f}x)" if b else ""
-            table[col].append(_fmt(kind, v) + rel)
-        higher_better = kind == "acc"
+            table[col].append(table_text(spec, v) + rel)
         finite = [(v, c) for v, c in zip(shown, names, strict=True) if math.isfinite(v)]
-        if finite and field != "loss":
-            best[label] = (max if higher_better else min)(finite, key=lambda t: t[0])[1]
-        elif finite:
-            best[label] = min(finite, key=lambda t: t[0])[1]
-    index = [label for label, _ in COMPARE_ROWS.values()]
+        if finite:
+            best[spec.row] = (max if spec.direction == "max" else min)(finite, key=lambda t: t[0])[1]
+    index = [spec.row for spec in specs]
     note = ""
     if len(baselines) > 1:
         note = (f"These results come from {len(baselines)} different models; each ratio is against the result's own "

@@ -1,25 +1,38 @@
 """Accuracy-vs-cost trade-off charts: an extractor (:func:`tradeoff_info`) and a builder (:func:`plot_tradeoff`).
 
-The extractor turns the store's results frame into plain records (points, front flags, baselines,
+The extractor turns the results frame into plain records (points, front flags, baselines,
 axis titles with units) that tests can check without a browser; the builder only draws them.
+Any metric of the catalogue can be an axis (:data:`~lwdash.figures.axes.METRICS`).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from lwdash.figures.axes import (
+    METRICS,
+    LatencyChoices,
+    MetricInfo,
+    axis_title,
+    latency_choices,
+    latency_metric,
+    short_axis_title,
+)
+from lwdash.figures.axes import metric_info as _metric
+from lwdash.measure.catalogue import LARGE_BATCH, PRIMARY_RUNTIME, latency_key
 from lwdash.pareto import front_order, pareto_mask
+from lwdash.runtimes import get_runtime
 
 __all__ = [
     "FAMILY_COLOURS",
     "MAX_FRONT_LABELS",
     "METRICS",
     "BaselinePoint",
+    "LatencyChoices",
     "MetricInfo",
     "Tradeoff3DInfo",
     "Tradeoff3DPoint",
@@ -29,6 +42,8 @@ __all__ = [
     "config_text",
     "config_texts",
     "family_colour",
+    "latency_choices",
+    "latency_metric",
     "plot_tradeoff",
     "plot_tradeoff_3d",
     "short_axis_title",
@@ -38,52 +53,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class MetricInfo:
-    """How one :class:`~lwdash.measure.metrics.Metrics` field is shown on an axis.
-
-    Attributes:
-        title: axis title without units.
-        unit: unit shown after scaling (``%``, ``KiB``, ``ms``...).
-        scale: factor from the stored unit to the shown one.
-        direction: ``"max"`` when larger is better.
-        accuracy_like: ratio mode shows the change in percentage points instead of a ratio.
-    """
-
-    title: str
-    unit: str
-    scale: float
-    direction: Literal["max", "min"]
-    accuracy_like: bool = False
-
-
-METRICS: dict[str, MetricInfo] = {
-    "top1_acc": MetricInfo("Top-1 accuracy, ONNX Runtime, test split", "%", 100.0, "max", True),
-    "torch_top1_acc": MetricInfo("Top-1 accuracy, PyTorch, test split", "%", 100.0, "max", True),
-    "agreement": MetricInfo("Agreement with the original's predictions", "%", 100.0, "max", True),
-    "loss": MetricInfo("Cross-entropy loss, test split", "nats", 1.0, "min"),
-    "onnx_bytes": MetricInfo("ONNX file size", "KiB", 1 / 1024, "min"),
-    "pt2_bytes": MetricInfo("PyTorch .pt2 file size", "KiB", 1 / 1024, "min"),
-    "compressed_bytes": MetricInfo("ONNX file size after zlib compression", "KiB", 1 / 1024, "min"),
-    "sparse_bytes": MetricInfo("Weight size under a sparse (index + value) encoding", "KiB", 1 / 1024, "min"),
-    "params_count": MetricInfo("Parameters", "thousands", 1e-3, "min"),
-    "nonzero_params_count": MetricInfo("Nonzero parameters", "thousands", 1e-3, "min"),
-    "macs": MetricInfo("Multiply-accumulates per sample", "millions", 1e-6, "min"),
-    "ort_b1_median_ms": MetricInfo("ONNX Runtime latency, batch 1", "median, ms", 1.0, "min"),
-    "ort_b32_median_ms": MetricInfo("ONNX Runtime latency, batch 32", "median, ms", 1.0, "min"),
-    "torch_b1_median_ms": MetricInfo("PyTorch eager latency, batch 1", "median, ms", 1.0, "min"),
-    "torch_b32_median_ms": MetricInfo("PyTorch eager latency, batch 32", "median, ms", 1.0, "min"),
-    "ort_b1_p90_ms": MetricInfo("ONNX Runtime latency, batch 1", "p90, ms", 1.0, "min"),
-    "ort_b32_p90_ms": MetricInfo("ONNX Runtime latency, batch 32", "p90, ms", 1.0, "min"),
-    "torch_b1_p90_ms": MetricInfo("PyTorch eager latency, batch 1", "p90, ms", 1.0, "min"),
-    "torch_b32_p90_ms": MetricInfo("PyTorch eager latency, batch 32", "p90, ms", 1.0, "min"),
-}
-
 # Metrics listed in every point's hover text, in this order.
 _HOVER_METRICS = {
     "top1_acc": "top-1 (ONNX Runtime)",
     "onnx_bytes": "ONNX size",
-    "ort_b32_median_ms": "ONNX Runtime batch-32 median",
+    latency_key(PRIMARY_RUNTIME, LARGE_BATCH): f"{get_runtime(PRIMARY_RUNTIME).title} batch-{LARGE_BATCH} median",
     "macs": "MACs",
 }
 
@@ -106,45 +80,6 @@ def family_colour(family: str) -> str:
     if family in FAMILY_COLOURS:
         return FAMILY_COLOURS[family]
     return _SPARE_COLOURS[sum(map(ord, family)) % len(_SPARE_COLOURS)]
-
-
-def axis_title(metric: str, ratio_to_baseline: bool) -> str:
-    """The axis title for ``metric`` with its unit, e.g. ``ONNX Runtime latency, batch 32 (median, ms)``."""
-    info = _metric(metric)
-    if not ratio_to_baseline:
-        return f"{info.title} ({info.unit})"
-    qualifier = info.unit.rpartition(", ")[0]
-    title = f"{info.title} ({qualifier})" if qualifier else info.title
-    if info.accuracy_like:
-        return f"{title}: change vs baseline (points)"
-    return f"{title}: ratio to baseline (x)"
-
-
-_SHORT = {
-    "top1_acc": "top-1 ORT", "torch_top1_acc": "top-1 PyTorch", "agreement": "agreement", "loss": "loss",
-    "onnx_bytes": "ONNX size", "pt2_bytes": ".pt2 size", "compressed_bytes": "zlib size", "sparse_bytes": "sparse size",
-    "params_count": "params", "nonzero_params_count": "nonzero params", "macs": "MACs",
-}
-
-
-def short_axis_title(metric: str, ratio_to_baseline: bool) -> str:
-    """A compact axis title for 3-D scenes, where long titles collide: ``ONNX size (KiB)``, ``ORT b32 (ms)``."""
-    info = _metric(metric)
-    if metric.endswith("_ms"):
-        rt, batch, stat = metric.split("_")[:3]
-        name = f"{'ORT' if rt == 'ort' else 'PyTorch'} {batch} {'p90' if stat == 'p90' else 'latency'}"
-    else:
-        name = _SHORT.get(metric, metric)
-    if ratio_to_baseline:
-        return f"Δ {name} (pts)" if info.accuracy_like else f"{name} (x baseline)"
-    return f"{name} ({info.unit.rpartition(', ')[2]})"
-
-
-def _metric(metric: str) -> MetricInfo:
-    try:
-        return METRICS[metric]
-    except KeyError:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {sorted(METRICS)}") from None
 
 
 class TradeoffPoint(NamedTuple):
@@ -311,10 +246,10 @@ def tradeoff_info(
     """Extract the points, Pareto flags and baselines of one trade-off chart.
 
     Args:
-        results_frame: one row per result (``SqliteStore.results_frame()``): ``id``, ``model_id``,
-            ``technique``, ``family``, ``label``, ``cfg.<knob>`` columns, the compressed metrics under
-            their :class:`~lwdash.measure.metrics.Metrics` names and the baseline's as ``baseline_<name>``;
-            an optional ``model_name`` column names the baselines.
+        results_frame: one row per result (:func:`lwdash.analysis.frame.results_frame`): ``id``,
+            ``model_id``, ``technique``, ``family``, ``label``, ``cfg.<knob>`` columns, the compressed metrics under
+            their catalogue keys and the baseline's as ``baseline_<key>``; an optional ``model_name``
+            column names the baselines.
         x_metric: the cost on the x axis (a key of :data:`METRICS`, e.g. ``onnx_bytes``).
         y_metric: the quality on the y axis (default ONNX Runtime top-1 accuracy).
         ratio_to_baseline: show each result against its own baseline (measured in the same worker):
@@ -547,7 +482,7 @@ class Tradeoff3DInfo(NamedTuple):
 def tradeoff3d_info(
     results_frame: pd.DataFrame,
     size_metric: str = "onnx_bytes",
-    latency_metric: str = "ort_b32_median_ms",
+    latency_metric: str = latency_key(PRIMARY_RUNTIME, LARGE_BATCH),
     accuracy_metric: str = "top1_acc",
     ratio_to_baseline: bool = False,
 ) -> Tradeoff3DInfo:

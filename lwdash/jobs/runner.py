@@ -24,8 +24,10 @@ from torch import nn
 
 from lwdash.data import Dataset
 from lwdash.jobs.spec import JobSpec
-from lwdash.measure.metrics import Metrics
+from lwdash.measure.catalogue import LARGE_BATCH, PRIMARY_RUNTIME, metrics_for
+from lwdash.measure.metrics import Metrics, flatten
 from lwdash.models.base import LoadedModel
+from lwdash.runtimes import get_runtime
 
 __all__ = [
     "ProgressFn",
@@ -214,17 +216,18 @@ def measure_reference(model: LoadedModel, data: Dataset, work_dir: Path, threads
 
 
 def _measured_notes(baseline: Metrics, compressed: Metrics) -> list[str]:
-    """Flags computed from the measurements, where a claimed gain is not real."""
+    """Flags computed from the measurements, where a claimed gain is not real (latency: the primary runtime)."""
     notes: list[str] = []
-    if baseline.ort_b32_median_ms > 0 and compressed.ort_b32_median_ms > 0:
-        speedup = baseline.ort_b32_median_ms / compressed.ort_b32_median_ms
+    where = f"in {get_runtime(PRIMARY_RUNTIME).title} at batch {LARGE_BATCH}"
+    base_ms = baseline.latency_ms(PRIMARY_RUNTIME, LARGE_BATCH)
+    comp_ms = compressed.latency_ms(PRIMARY_RUNTIME, LARGE_BATCH)
+    if base_ms > 0 and comp_ms > 0:  # False for NaN (not timed)
+        speedup = base_ms / comp_ms
         # "Slower" needs a clear margin: the compressed median beyond the baseline's p90 as well.
-        if speedup < 1.0 - _SLOWER_FRACTION and compressed.ort_b32_median_ms > baseline.ort_b32_p90_ms:
-            notes.append(
-                f"measured: slower than the baseline in ONNX Runtime at batch 32 ({1 / speedup:.2f}x the time)"
-            )
+        if speedup < 1.0 - _SLOWER_FRACTION and comp_ms > baseline.latency_ms(PRIMARY_RUNTIME, LARGE_BATCH, "p90"):
+            notes.append(f"measured: slower than the baseline {where} ({1 / speedup:.2f}x the time)")
         elif speedup < 1.0 + _SPEEDUP_FRACTION:
-            notes.append(f"measured: no real speed-up in ONNX Runtime at batch 32 ({speedup:.2f}x, within noise)")
+            notes.append(f"measured: no real speed-up {where} ({speedup:.2f}x, within noise)")
     if baseline.onnx_bytes > 0 and compressed.onnx_bytes > baseline.onnx_bytes:
         notes.append(
             f"measured: the ONNX file is larger than the baseline's ({compressed.onnx_bytes / baseline.onnx_bytes:.2f}x)"
@@ -385,30 +388,10 @@ def _json_default(obj: Any) -> Any:
 
 # ---------------------------------------------------------------------- model card
 
-_CARD_ROWS: tuple[tuple[str, str, str], ...] = (
-    # (Metrics field, label, kind) kind: acc | bytes | count | ms
-    ("top1_acc", "Top-1 accuracy (ONNX Runtime)", "acc"),
-    ("torch_top1_acc", "Top-1 accuracy (PyTorch)", "acc"),
-    ("agreement", "Agreement with the baseline's predictions", "acc"),
-    ("loss", "Cross-entropy loss", "float"),
-    ("onnx_bytes", "model.onnx size", "bytes"),
-    ("pt2_bytes", "model.pt2 size", "bytes"),
-    ("compressed_bytes", "model.onnx after zlib", "bytes"),
-    ("sparse_bytes", "weights, sparse encoding", "bytes"),
-    ("params_count", "parameters", "count"),
-    ("nonzero_params_count", "non-zero parameters", "count"),
-    ("macs", "MACs per sample", "count"),
-    ("ort_b1_median_ms", "ONNX Runtime latency, batch 1 (median)", "ms"),
-    ("ort_b32_median_ms", "ONNX Runtime latency, batch 32 (median)", "ms"),
-    ("torch_b1_median_ms", "PyTorch latency, batch 1 (median)", "ms"),
-    ("torch_b32_median_ms", "PyTorch latency, batch 32 (median)", "ms"),
-)
-
-
 def _fmt(kind: str, v: Any) -> str:
     if v is None:
         return "-"
-    if kind == "acc":
+    if kind == "fraction":
         return f"{100 * float(v):.2f} %"
     if kind == "bytes":
         n = float(v)
@@ -428,7 +411,7 @@ def _ratio_text(kind: str, base: Any, comp: Any) -> str:
         b, c = float(base), float(comp)
     except (TypeError, ValueError):
         return "-"
-    if kind == "acc":
+    if kind == "fraction":
         return f"{100 * (c - b):+.2f} pts"
     if kind == "ms":
         if b <= 0 or c <= 0:
@@ -444,10 +427,11 @@ def _ratio_text(kind: str, base: Any, comp: Any) -> str:
 
 def _card_dict(result: dict[str, Any]) -> dict[str, Any]:
     b, c = result["baseline"], result["compressed"]
+    fb, fc = flatten(b), flatten(c)
     ratios = {}
-    for name, _, kind in _CARD_ROWS:
-        if name in b and name in c:
-            ratios[name] = _ratio_text(kind, b[name], c[name])
+    for spec in metrics_for("card"):
+        if spec.key in fb and spec.key in fc:
+            ratios[spec.key] = _ratio_text(spec.kind, fb[spec.key], fc[spec.key])
     return {
         "label": result.get("label"),
         "technique": result["technique"],
@@ -502,10 +486,12 @@ def render_model_card(result: dict[str, Any]) -> str:
         "| metric | baseline | compressed | vs baseline |",
         "|---|---:|---:|---:|",
     ]
-    for name, label, kind in _CARD_ROWS:
-        if name not in b or name not in c:
+    fb, fc = flatten(b), flatten(c)  # either stored shape: latency records or the older flat fields
+    for spec in metrics_for("card"):
+        if spec.key not in fb or spec.key not in fc:
             continue
-        lines.append(f"| {label} | {_fmt(kind, b[name])} | {_fmt(kind, c[name])} | {_ratio_text(kind, b[name], c[name])} |")
+        bv, cv = fb[spec.key], fc[spec.key]
+        lines.append(f"| {spec.card} | {_fmt(spec.kind, bv)} | {_fmt(spec.kind, cv)} | {_ratio_text(spec.kind, bv, cv)} |")
     notes = result.get("notes") or []
     lines += ["", "## Notes", ""]
     lines += [f"- {n}" for n in notes] if notes else ["- none"]

@@ -25,7 +25,7 @@ class JobSpec:
     """What to run: a stored model, a data reference, a technique config (as its dict form)."""
 
     model_id: str
-    data_ref: str  # "digits" or a stored dataset id ("dataset/<sha>")
+    data_ref: str  # a bundled set's name (lwdash.data.bundled: "digits", "fashion_mnist", ...) or "dataset/<sha>"
     technique: dict[str, Any]  # lwdash.techniques.config_to_dict(...) form
     seed: int = 0
     threads: int = 1

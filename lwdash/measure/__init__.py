@@ -1,4 +1,4 @@
-"""Measuring models: export, accuracy, size, MACs, latency, weight statistics, environment.
+"""Measuring models: export, accuracy, size, MACs, latency, weight statistics, environment; the metric catalogue.
 
 Public names are imported lazily, so ``import lwdash.measure.metrics`` (used by the store and the
 UI) does not pull in ONNX or ONNX Runtime. ``environment`` is bound eagerly: the function shares
@@ -10,13 +10,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from lwdash.measure.environment import environment, torch_threads
-from lwdash.measure.metrics import Metrics
+from lwdash.measure.metrics import LatencyRecord, Metrics
 
 if TYPE_CHECKING:
     from lwdash.measure.accuracy import EvalResult, evaluate_onnx, evaluate_torch, make_session
+    from lwdash.measure.catalogue import MetricSpec, catalogue, metric, metrics_for
     from lwdash.measure.core import measure_model
     from lwdash.measure.export import ExportError, export_onnx, save_pt2, write_onnx
-    from lwdash.measure.latency import LatencyStats, TimingPolicy, measure_ort_latency, measure_torch_latency
+    from lwdash.measure.latency import (
+        LatencyStats,
+        TimingPolicy,
+        measure_latencies,
+        measure_ort_latency,
+        measure_torch_latency,
+        time_runner,
+    )
     from lwdash.measure.macs import MacsError, count_macs
     from lwdash.measure.size import SizeCounts, count_sizes
     from lwdash.measure.weights import collect_weight_tensors, summary_ranges, weight_summary
@@ -24,11 +32,14 @@ if TYPE_CHECKING:
 __all__ = [
     "EvalResult",
     "ExportError",
+    "LatencyRecord",
     "LatencyStats",
     "MacsError",
+    "MetricSpec",
     "Metrics",
     "SizeCounts",
     "TimingPolicy",
+    "catalogue",
     "collect_weight_tensors",
     "count_macs",
     "count_sizes",
@@ -37,11 +48,15 @@ __all__ = [
     "evaluate_torch",
     "export_onnx",
     "make_session",
+    "measure_latencies",
     "measure_model",
     "measure_ort_latency",
     "measure_torch_latency",
+    "metric",
+    "metrics_for",
     "save_pt2",
     "summary_ranges",
+    "time_runner",
     "torch_threads",
     "weight_summary",
     "write_onnx",
@@ -52,6 +67,10 @@ _WHERE = {
     "evaluate_onnx": "accuracy",
     "evaluate_torch": "accuracy",
     "make_session": "accuracy",
+    "MetricSpec": "catalogue",
+    "catalogue": "catalogue",
+    "metric": "catalogue",
+    "metrics_for": "catalogue",
     "measure_model": "core",
     "ExportError": "export",
     "export_onnx": "export",
@@ -59,6 +78,8 @@ _WHERE = {
     "write_onnx": "export",
     "LatencyStats": "latency",
     "TimingPolicy": "latency",
+    "measure_latencies": "latency",
+    "time_runner": "latency",
     "measure_ort_latency": "latency",
     "measure_torch_latency": "latency",
     "MacsError": "macs",

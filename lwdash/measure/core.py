@@ -9,20 +9,15 @@ from torch import nn
 from lwdash.data import Dataset
 from lwdash.measure.accuracy import evaluate_onnx, evaluate_torch, make_session
 from lwdash.measure.export import runnable_form
-from lwdash.measure.latency import (
-    DEFAULT_POLICY,
-    TimingPolicy,
-    batch_from_split,
-    measure_ort_latency,
-    measure_torch_latency,
-)
+from lwdash.measure.latency import DEFAULT_POLICY, TimingPolicy, measure_latencies
 from lwdash.measure.macs import count_macs
 from lwdash.measure.metrics import Metrics
 from lwdash.measure.size import compressed_file_bytes, count_sizes, file_bytes
+from lwdash.runtimes import LATENCY_BATCHES
 
 __all__ = ["LARGE_BATCH", "measure_model"]
 
-LARGE_BATCH = 32  # the "larger batch" of the latency figures (Metrics.*_b32_*)
+LARGE_BATCH = max(LATENCY_BATCHES)  # the "larger batch" of the latency figures (``*_b32_*``)
 
 
 def measure_model(
@@ -44,8 +39,11 @@ def measure_model(
     * sizes: file bytes of both artifacts, zlib-9 bytes of the ONNX file, and the parameter
       counts and sparse-encoding bytes of the PyTorch form's weights (:mod:`lwdash.measure.size`);
     * MACs: counted from the ONNX graph for one sample (:mod:`lwdash.measure.macs`);
-    * latency: median and p90 for batch 1 and batch 32 of real test samples, PyTorch eager and
-      ONNX Runtime, at ``threads`` threads (:mod:`lwdash.measure.latency`).
+    * latency: median and p90 for batch 1 and batch 32 of real test samples on every registered
+      runtime (:mod:`lwdash.runtimes`: ONNX Runtime on the ONNX file, PyTorch eager on the PyTorch
+      form, ...), at ``threads`` threads, one :class:`TimingPolicy` for all
+      (:func:`lwdash.measure.latency.measure_latencies`); a runtime that cannot run here or
+      cannot take the artifact is left out with its reason in ``Metrics.latency_notes``.
 
     Args:
         module: the PyTorch form (float32 input ``(B, *data.input_shape)``); not modified.
@@ -78,17 +76,14 @@ def measure_model(
     module = runnable_form(module)  # an exported graph traced at a fixed batch cannot run batch 1 and 32
     session = make_session(onnx_path, threads)
     ort_eval = evaluate_onnx(session, test)
+    del session  # the ONNX Runtime entry of the runtime registry times its own session, made the same way
     torch_eval = evaluate_torch(module, test, threads=threads)
     preds = ort_eval.preds
     agreement = 1.0 if reference_preds is None else int((preds == reference_preds.to(preds.dtype)).sum()) / len(test)
 
     sizes = count_sizes(module)
-    x1 = batch_from_split(test, 1)
-    xb = batch_from_split(test, LARGE_BATCH)
-    torch_b1 = measure_torch_latency(module, x1, threads=threads, policy=timing)
-    torch_bl = measure_torch_latency(module, xb, threads=threads, policy=timing)
-    ort_b1 = measure_ort_latency(session, x1, threads=threads, policy=timing)
-    ort_bl = measure_ort_latency(session, xb, threads=threads, policy=timing)
+    latency, latency_notes = measure_latencies({"onnx": onnx_path, "pytorch": module}, test, threads=threads,
+                                               policy=timing)
 
     pt2_bytes = file_bytes(pt2_path) if pt2_path is not None and Path(pt2_path).is_file() else 0
     metrics = Metrics(
@@ -103,15 +98,9 @@ def measure_model(
         sparse_bytes=sizes.sparse_bytes,
         compressed_bytes=compressed_file_bytes(onnx_path),
         macs=count_macs(onnx_path),
-        torch_b1_median_ms=torch_b1.median_ms,
-        torch_b1_p90_ms=torch_b1.p90_ms,
-        torch_b32_median_ms=torch_bl.median_ms,
-        torch_b32_p90_ms=torch_bl.p90_ms,
-        ort_b1_median_ms=ort_b1.median_ms,
-        ort_b1_p90_ms=ort_b1.p90_ms,
-        ort_b32_median_ms=ort_bl.median_ms,
-        ort_b32_p90_ms=ort_bl.p90_ms,
         threads=int(threads),
         test_samples=len(test),
+        latency=latency,
+        latency_notes=latency_notes,
     )
     return metrics, preds

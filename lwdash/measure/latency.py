@@ -1,4 +1,4 @@
-"""Wall-clock latency on the CPU: PyTorch eager and ONNX Runtime, at a fixed thread count.
+"""Wall-clock latency on the CPU of every registered runtime (:mod:`lwdash.runtimes`), at a fixed thread count.
 
 Each configuration is timed with ``time.perf_counter`` around one full forward pass (PyTorch under
 ``torch.inference_mode()``), after warm-up runs (3, or fewer once 0.5 s is spent), with the
@@ -11,12 +11,16 @@ large one is capped. Inputs are real samples: batch ``b`` is the first ``b`` tes
 
 Median and p90 are reported (and the interquartile range): timings on a shared CPU have a long
 right tail, so the mean is not used.
+
+:func:`measure_latencies` times every registered runtime at every batch of
+:data:`~lwdash.runtimes.LATENCY_BATCHES` with one :class:`TimingPolicy`; a runtime that is not
+available here, or that cannot take the artifact, is skipped with its one-line reason.
 """
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,9 +30,11 @@ import torch
 from torch import nn
 
 from lwdash.data import Split
-from lwdash.measure.accuracy import make_session, onnx_batch_runner
-from lwdash.measure.environment import torch_threads
-from lwdash.measure.export import eval_mode
+from lwdash.measure.accuracy import make_session
+from lwdash.measure.metrics import LatencyRecord
+from lwdash.runtimes import LATENCY_BATCHES, Runner, UnsupportedArtifact, list_runtimes
+from lwdash.runtimes.onnx_runtime import session_runner
+from lwdash.runtimes.torch_eager import module_runner
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -38,9 +44,11 @@ __all__ = [
     "LatencyStats",
     "TimingPolicy",
     "batch_from_split",
+    "measure_latencies",
     "measure_ort_latency",
     "measure_torch_latency",
     "time_callable",
+    "time_runner",
 ]
 
 
@@ -180,12 +188,59 @@ def batch_from_split(split: Split, batch_size: int) -> torch.Tensor:
     return split.x.repeat(reps, *([1] * (split.x.ndim - 1)))[:batch_size].contiguous()
 
 
+def time_runner(runner: Runner, x: torch.Tensor, *, policy: TimingPolicy = DEFAULT_POLICY) -> LatencyStats:
+    """Time ``runner`` on the batch ``x``: prepared once, then run under ``policy`` inside the runner's scope."""
+    with runner.scope():
+        feed = runner.prepare(x)
+        return time_callable(lambda: runner.run(feed), batch_size=int(x.shape[0]), policy=policy)
+
+
+def measure_latencies(
+    artifacts: Mapping[str, Any],
+    split: Split,
+    *,
+    threads: int = 1,
+    policy: TimingPolicy = DEFAULT_POLICY,
+) -> tuple[tuple[LatencyRecord, ...], dict[str, str]]:
+    """Time every registered runtime on its artifact at every batch of ``LATENCY_BATCHES``.
+
+    Args:
+        artifacts: artifact kind (``"onnx"``, ``"pytorch"``) -> what that kind's runtimes load.
+        split: batch ``b`` is its first ``b`` samples (:func:`batch_from_split`).
+        threads: intra-op threads of every runtime.
+        policy: the one stopping rule of every timing.
+
+    Returns:
+        ``(records, notes)``: a :class:`LatencyRecord` per runtime and batch timed, in registry
+        order, and runtime key -> the one-line reason it was not timed (not available here, no
+        such artifact, or it refused the artifact with :class:`~lwdash.runtimes.UnsupportedArtifact`).
+    """
+    batches = {b: batch_from_split(split, b) for b in LATENCY_BATCHES}
+    records: list[LatencyRecord] = []
+    notes: dict[str, str] = {}
+    for rt in list_runtimes():
+        reason = rt.unavailable_reason()
+        if reason is None and artifacts.get(rt.artifact) is None:
+            reason = f"{rt.title}: no {rt.artifact} artifact to run"
+        if reason is None:
+            try:
+                runner = rt.load(artifacts[rt.artifact], threads)
+            except UnsupportedArtifact as e:
+                reason = (str(e).strip().splitlines() or [f"{rt.title} cannot take this artifact"])[0]
+        if reason is not None:
+            notes[rt.key] = reason
+            continue
+        for b, x in batches.items():
+            stats = time_runner(runner, x, policy=policy)
+            records.append(LatencyRecord(rt.key, b, stats.median_ms, stats.p90_ms))
+    return tuple(records), notes
+
+
 def measure_torch_latency(
     module: nn.Module, x: torch.Tensor, *, threads: int = 1, policy: TimingPolicy = DEFAULT_POLICY
 ) -> LatencyStats:
     """Latency of ``module(x)`` in PyTorch eager, under ``torch.inference_mode()`` with ``threads`` threads."""
-    with torch_threads(threads), eval_mode(module), torch.inference_mode():
-        return time_callable(lambda: module(x), batch_size=int(x.shape[0]), policy=policy)
+    return time_runner(module_runner(module, threads), x, policy=policy)
 
 
 def measure_ort_latency(
@@ -201,10 +256,4 @@ def measure_ort_latency(
         ValueError: the model has a fixed batch size other than ``x``'s.
     """
     session = make_session(Path(model), threads) if isinstance(model, (str, Path)) else model
-    _, fixed = onnx_batch_runner(session)
-    if fixed is not None and fixed != x.shape[0]:
-        raise ValueError(f"the ONNX model has a fixed batch size of {fixed}; cannot time batch {x.shape[0]}")
-    inp = session.get_inputs()[0]
-    out_name = session.get_outputs()[0].name
-    feed = {inp.name: x.detach().cpu().numpy().astype(np.float16 if inp.type == "tensor(float16)" else np.float32)}
-    return time_callable(lambda: session.run([out_name], feed), batch_size=int(x.shape[0]), policy=policy)
+    return time_runner(session_runner(session), x, policy=policy)

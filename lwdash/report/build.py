@@ -15,12 +15,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from lwdash.analysis.frame import load_results_frame
 from lwdash.figures import (
     plot_tradeoff,
     plot_tradeoff_3d,
     tradeoff3d_info,
     tradeoff_info,
 )
+from lwdash.measure.catalogue import LARGE_BATCH, PRIMARY_RUNTIME, latency_key, latency_metrics, speedup_key
+from lwdash.runtimes import get_runtime, list_runtimes
 
 if TYPE_CHECKING:
     from lwdash.store.sqlite import SqliteStore
@@ -43,25 +46,34 @@ CHARTS: dict[str, tuple[str, str]] = {
     "accuracy_vs_latency_torch_b1": ("torch_b1_median_ms", "Accuracy vs latency (PyTorch eager, batch 1)"),
 }
 _PNG_SIZE = (1100, 620)
+_HEADLINE_LATENCY = latency_key(PRIMARY_RUNTIME, LARGE_BATCH)
+_HEADLINE_SPEEDUP = speedup_key(PRIMARY_RUNTIME, LARGE_BATCH)
 
-# Results table of the report: frame column -> (header, format kind).
-_TABLE: dict[str, tuple[str, str]] = {
-    "label": ("result", "text"),
-    "model_name": ("model", "text"),
-    "family": ("family", "text"),
-    "top1_acc": ("top-1 % (ORT)", "pct"),
-    "acc_delta": ("Δ top-1 (pts)", "pts"),
-    "onnx_bytes": ("ONNX KiB", "kib"),
-    "size_ratio": ("size ratio", "x3"),
-    "sparse_ratio": ("sparse ratio", "x3"),
-    "macs_ratio": ("MACs ratio", "x3"),
-    "ort_b1_median_ms": ("ORT b1 ms", "ms"),
-    "ort_b32_median_ms": ("ORT b32 ms", "ms"),
-    "ort_b32_speedup": ("ORT b32 speed-up", "x2"),
-    "torch_b32_speedup": ("PyTorch b32 speed-up", "x2"),
-    "created_at": ("finished", "time"),
-    "id": ("result id", "text"),
-}
+
+def _table_columns() -> dict[str, tuple[str, str]]:
+    """The report's results table: frame column -> (header, format kind).
+
+    The primary runtime's latencies, then the batch-32 speed-up on every registered runtime (from
+    the metric catalogue, so a newly registered runtime gets its column).
+    """
+    primary = get_runtime(PRIMARY_RUNTIME).short
+    latency = {s.key: (f"{primary} b{s.batch} ms", "ms") for s in latency_metrics(runtime=PRIMARY_RUNTIME, stat="median")}
+    speedup = {speedup_key(rt.key, LARGE_BATCH): (f"{rt.short} b{LARGE_BATCH} speed-up", "x2") for rt in list_runtimes()}
+    return {
+        "label": ("result", "text"),
+        "model_name": ("model", "text"),
+        "family": ("family", "text"),
+        "top1_acc": (f"top-1 % ({primary})", "pct"),
+        "acc_delta": ("Δ top-1 (pts)", "pts"),
+        "onnx_bytes": ("ONNX KiB", "kib"),
+        "size_ratio": ("size ratio", "x3"),
+        "sparse_ratio": ("sparse ratio", "x3"),
+        "macs_ratio": ("MACs ratio", "x3"),
+        **latency,
+        **speedup,
+        "created_at": ("finished", "time"),
+        "id": ("result id", "text"),
+    }
 
 
 class ReportError(RuntimeError):
@@ -89,8 +101,8 @@ def compare_figures(frame: pd.DataFrame, *, ratio_to_baseline: bool = False) -> 
         for name, (metric, title) in CHARTS.items()
     }
     figs["accuracy_size_latency_3d"] = plot_tradeoff_3d(
-        tradeoff3d_info(frame, "onnx_bytes", "ort_b32_median_ms", "top1_acc", ratio_to_baseline),
-        title="Accuracy / size / latency (ONNX Runtime, batch 32)",
+        tradeoff3d_info(frame, "onnx_bytes", _HEADLINE_LATENCY, "top1_acc", ratio_to_baseline),
+        title=f"Accuracy / size / latency ({get_runtime(PRIMARY_RUNTIME).title}, batch {LARGE_BATCH})",
     )
     return figs
 
@@ -134,7 +146,7 @@ def _front_rows(frame: pd.DataFrame) -> list[list[str]]:
         r = by_id.loc[p.result_id]
         rows.append([p.label, str(r.get("model_name", r["model_id"])), _cell("pct", r["top1_acc"]),
                      _cell("pts", r["acc_delta"]), _cell("kib", r["onnx_bytes"]), _cell("x3", r["size_ratio"]),
-                     _cell("x2", r["ort_b32_speedup"])])
+                     _cell("x2", r[_HEADLINE_SPEEDUP])])
     return rows
 
 
@@ -166,7 +178,7 @@ def build_report_html(
 
     Args:
         store: where the results live (their configs, notes and environments are read from it).
-        frame: the results to report (``SqliteStore.results_frame()`` rows, optionally filtered,
+        frame: the results to report (:func:`lwdash.analysis.frame.results_frame` rows, optionally filtered,
             with or without a ``model_name`` column).
         title: the page title.
         scope: a sentence on what was selected (filters), shown under the title.
@@ -202,7 +214,8 @@ def build_report_html(
     if len(frame):
         parts.append("<h2>Pareto front: accuracy vs ONNX size</h2>")
         parts.append("<p>Results no other result (or baseline) beats on both accuracy and size.</p>")
-        parts.append(_table(["result", "model", "top-1 %", "Δ pts", "ONNX KiB", "size ratio", "ORT b32 speed-up"],
+        parts.append(_table(["result", "model", "top-1 %", "Δ pts", "ONNX KiB", "size ratio",
+                             f"{get_runtime(PRIMARY_RUNTIME).short} b{LARGE_BATCH} speed-up"],
                             _front_rows(frame), numeric_from=2))
     parts.append("<h2>Charts</h2>")
     first = True
@@ -212,9 +225,10 @@ def build_report_html(
         parts.append(f"<div class='chart'>{div}</div>")
         first = False
     parts.append("<h2>All results</h2>")
-    cols = [c for c in _TABLE if c in frame.columns]
-    rows = [[_cell(_TABLE[c][1], frame.at[i, c]) for c in cols] for i in range(len(frame))]
-    parts.append(_table([_TABLE[c][0] for c in cols], rows, numeric_from=3))
+    table = _table_columns()
+    cols = [c for c in table if c in frame.columns]
+    rows = [[_cell(table[c][1], frame.at[i, c]) for c in cols] for i in range(len(frame))]
+    parts.append(_table([table[c][0] for c in cols], rows, numeric_from=3))
     parts.append("<h2>Configurations and notes</h2>")
     cfg_rows = []
     for r in records:
@@ -302,7 +316,7 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if frame is None:
-        frame = with_model_names(store, store.results_frame())
+        frame = with_model_names(store, load_results_frame(store))
     figs = compare_figures(frame)
     csv_path = out_dir / "results.csv"
     csv_path.write_text(results_csv(frame))

@@ -16,12 +16,21 @@ __all__ = [
     "ResultRecord",
     "SearchRecord",
     "SearchTrialRecord",
+    "StoreBusy",
     "WorkerRecord",
 ]
 
 
 class NotFoundError(LookupError):
     """No stored object has the requested id; the message names the id and the kind of object."""
+
+
+class StoreBusy(RuntimeError):
+    """The database stayed locked by other writers past the store's busy timeout.
+
+    Raised by the store's methods instead of sqlite3's own error; the call changed nothing (its
+    transaction was rolled back), so it can simply be tried again (the workers' loops do).
+    """
 
 
 @dataclass(frozen=True)
@@ -63,18 +72,22 @@ class ModelRecord:
 
 @dataclass(frozen=True)
 class DatasetRecord:
-    """An evaluation data set: the built-in ``digits`` or an upload (``dataset/<sha16>``).
+    """An evaluation data set: a bundled one (:mod:`lwdash.data.bundled`) or an upload (``dataset/<sha16>``).
 
     Attributes:
-        id: ``"digits"`` or ``"dataset/<sha16>"`` (pass it as a job's ``data_ref``).
-        name: display name (original file name for uploads).
-        kind: ``"builtin"`` or ``"upload"``.
-        path: the stored ``.npz`` (``None`` for the built-in set).
+        id: a bundled set's name (``"digits"``, ``"fashion_mnist"``, ...) or ``"dataset/<sha16>"``
+            (pass it as a job's ``data_ref``).
+        name: display name (the bundled set's title; the original file name for uploads).
+        kind: ``"builtin"`` (bundled) or ``"upload"``.
+        path: the stored ``.npz`` (``None`` for a bundled set).
         samples_count: samples over all splits.
         input_shape: per-sample input shape.
         num_classes: number of classes.
-        size_bytes: file size (0 for the built-in set).
-        created_at: unix time of the import (0 for the built-in set).
+        size_bytes: file size (0 for a bundled set).
+        created_at: unix time of the import (0 for a bundled set).
+        description: what a bundled set holds and how it is split ("" for uploads).
+        unavailable: why a bundled set cannot be used on this machine and how to install it;
+            ``""`` when it can.
     """
 
     id: str
@@ -87,6 +100,8 @@ class DatasetRecord:
     size_bytes: int = 0
     created_at: float = 0.0
     filename: str = ""
+    description: str = ""
+    unavailable: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ each job is claimed by exactly one worker.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
@@ -44,12 +43,11 @@ from lwdash.store.records import (
     ResultRecord,
     SearchRecord,
     SearchTrialRecord,
+    StoreBusy,
     WorkerRecord,
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from lwdash.data import Dataset
     from lwdash.jobs.runner import RunOutput
     from lwdash.models.base import LoadedModel
@@ -259,20 +257,54 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
-@functools.lru_cache(maxsize=1)
-def _digits_record() -> DatasetRecord:
-    from lwdash.data import load_digits
+def _bundled_records(ref: str | None = None) -> list[DatasetRecord]:
+    """The records of every bundled data set (or of ``ref`` alone, ``[]`` when it is none), with availability.
 
-    ds = load_digits()
-    return DatasetRecord(
-        id="digits",
-        name="digits (scikit-learn handwritten digits, bundled)",
-        kind="builtin",
-        path=None,
-        samples_count=len(ds.train) + len(ds.calib) + len(ds.test),
-        input_shape=tuple(ds.input_shape),
-        num_classes=ds.num_classes,
-    )
+    Nothing is loaded: the facts come from the registry, availability from a look at the files.
+    """
+    from lwdash.data.bundled import get_bundled, is_bundled, list_bundled
+
+    if ref is not None and not is_bundled(ref):
+        return []
+    entries = list_bundled() if ref is None else [get_bundled(ref)]
+    return [
+        DatasetRecord(id=e.name, name=e.title, kind="builtin", path=None, samples_count=e.samples_count,
+                      input_shape=tuple(e.input_shape), num_classes=e.num_classes, description=e.description,
+                      unavailable=e.unavailable() or "")
+        for e in entries
+    ]
+
+
+def _is_busy(e: sqlite3.OperationalError) -> bool:
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)  # extended codes keep the primary in the low byte
+    return "locked" in str(e) or "busy" in str(e)
+
+
+class _Connection(sqlite3.Connection):
+    """sqlite3's connection, raising :class:`StoreBusy` where sqlite3 says "database is locked" / busy.
+
+    The one place the store's own error replaces sqlite3's: every statement the store runs goes
+    through these methods (``_write``'s BEGIN / COMMIT too), so no caller sees ``sqlite3.OperationalError``
+    for a database that stayed locked past the busy timeout.
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as e:
+            if _is_busy(e):
+                raise StoreBusy(f"the database stayed locked by other writers: {e}") from e
+            raise
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.OperationalError as e:
+            if _is_busy(e):
+                raise StoreBusy(f"the database stayed locked by other writers: {e}") from e
+            raise
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
@@ -289,8 +321,8 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
+        except StoreBusy:
+            if time.monotonic() > deadline:
                 raise
         time.sleep(delay_s)
         delay_s = min(2 * delay_s, 0.2)
@@ -325,7 +357,8 @@ class SqliteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             # A connection must never cross a fork: open a fresh one in a new process.
-            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   factory=_Connection)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             _enable_wal(conn)
@@ -663,32 +696,43 @@ class SqliteStore:
         return self.get_dataset(ds_id)
 
     def list_datasets(self) -> list[DatasetRecord]:
-        """The built-in ``digits`` set first, then uploads, newest first."""
+        """The bundled sets first (available or not: see ``unavailable``), then uploads, newest first."""
         rows = self._conn().execute("SELECT * FROM datasets ORDER BY created_at DESC").fetchall()
-        return [_digits_record()] + [self._dataset_from_row(r) for r in rows]
+        return _bundled_records() + [self._dataset_from_row(r) for r in rows]
 
     def get_dataset(self, ref: str) -> DatasetRecord:
-        """The record of ``"digits"`` or a stored ``"dataset/<sha16>"``.
+        """The record of a bundled set (by name, even when it is not installed here) or a stored ``"dataset/<sha16>"``.
 
         Raises:
             NotFoundError: no such data set.
         """
-        if ref == "digits":
-            return _digits_record()
+        upload = self.uploaded_dataset(ref)
+        if upload is not None:
+            return upload
+        bundled = _bundled_records(ref)
+        if not bundled:
+            names = ", ".join(r.id for r in _bundled_records())
+            raise NotFoundError(f"no stored data set {ref!r}; use a bundled set ({names}) or an uploaded set's id "
+                                "('dataset/<hash>')")
+        return bundled[0]
+
+    def uploaded_dataset(self, ref: str) -> DatasetRecord | None:
+        """The record of an uploaded data set, or ``None`` when ``ref`` is none (a bundled set's name, say).
+
+        Reads only the database (no torch import), for processes that never load data themselves.
+        """
         row = self._conn().execute("SELECT * FROM datasets WHERE id = ?", (ref,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no stored data set {ref!r}; use 'digits' or an uploaded set's id ('dataset/<hash>')")
-        return self._dataset_from_row(row)
+        return None if row is None else self._dataset_from_row(row)
 
     def delete_dataset(self, ref: str) -> None:
         """Delete an uploaded data set and its file.
 
         Raises:
-            ValueError: ``ref`` is the built-in set.
+            ValueError: ``ref`` is a bundled set.
             NotFoundError: no such upload.
         """
-        if ref == "digits":
-            raise ValueError("the built-in digits set cannot be deleted")
+        if _bundled_records(ref):
+            raise ValueError(f"the bundled data set {ref!r} cannot be deleted")
         rec = self.get_dataset(ref)
         with self._write() as conn:
             conn.execute("DELETE FROM datasets WHERE id = ?", (ref,))
@@ -696,15 +740,16 @@ class SqliteStore:
             rec.path.unlink(missing_ok=True)
 
     def resolve_data(self, ref: str) -> Dataset:
-        """Load the data set a job refers to: ``"digits"`` or ``"dataset/<sha16>"``.
+        """Load the data set a job refers to: a bundled set's name or ``"dataset/<sha16>"``.
 
         Raises:
-            DataError: unknown reference or an unreadable file.
+            DataError: unknown reference, a bundled set not installed here (with how to install
+                it), or an unreadable file.
         """
-        if ref == "digits":
-            from lwdash.data import load_digits
+        from lwdash.data.bundled import is_bundled, load_bundled
 
-            return load_digits()
+        if is_bundled(ref):
+            return load_bundled(ref)
         from lwdash.data import DataError, load_npz
 
         try:
@@ -1102,93 +1147,6 @@ class SqliteStore:
             conn.execute("UPDATE jobs SET result_id = NULL WHERE result_id = ?", (result_id,))
         if rec.artifact_dir.is_relative_to(self.artifacts_dir):
             shutil.rmtree(rec.artifact_dir, ignore_errors=True)
-
-    def results_frame(self) -> pd.DataFrame:
-        """One row per result with flat columns, for tables and Pareto charts.
-
-        Columns: ids and labels (``id, job_id, model_id, data_ref, technique, family, label,
-        created_at, seed, threads, notes``); every :class:`Metrics` field of the compressed model
-        under its own name and of the baseline as ``baseline_<field>``; ratios to the baseline
-        (``size_ratio`` = onnx_bytes / baseline onnx_bytes, ``pt2_size_ratio``, ``params_ratio``,
-        ``nonzero_ratio``, ``sparse_ratio``, ``compressed_ratio``, ``macs_ratio``); speed-ups
-        (``ort_b1_speedup`` = baseline median / median, ``ort_b32_speedup``, ``torch_b1_speedup``,
-        ``torch_b32_speedup``); ``acc_delta`` (top1_acc - baseline top1_acc, a fraction); and
-        the config's knobs as ``cfg.<name>``.
-        """
-        import pandas as pd
-
-        from lwdash.measure.metrics import Metrics
-
-        metric_names = [f.name for f in fields(Metrics)]
-        ratio_pairs = {
-            "size_ratio": "onnx_bytes",
-            "pt2_size_ratio": "pt2_bytes",
-            "params_ratio": "params_count",
-            "nonzero_ratio": "nonzero_params_count",
-            "sparse_ratio": "sparse_bytes",
-            "compressed_ratio": "compressed_bytes",
-            "macs_ratio": "macs",
-        }
-        speedups = {
-            "ort_b1_speedup": "ort_b1_median_ms",
-            "ort_b32_speedup": "ort_b32_median_ms",
-            "torch_b1_speedup": "torch_b1_median_ms",
-            "torch_b32_speedup": "torch_b32_median_ms",
-        }
-        base_cols = ["id", "job_id", "model_id", "data_ref", "technique", "family", "label", "created_at", "seed",
-                     "threads", "notes"]
-        columns = base_cols + metric_names + [f"baseline_{m}" for m in metric_names] + list(ratio_pairs) + list(
-            speedups
-        ) + ["acc_delta"]
-
-        # One query for the columns the frame needs (never the weight summaries, the environment or
-        # any artifact file), then whole-column arithmetic: ~1,000 results take tens of ms.
-        rows = self._conn().execute(
-            "SELECT id, job_id, model_id, data_ref, technique, family, label, created_at, seed, threads, notes,"
-            " baseline, compressed, config FROM results ORDER BY created_at DESC, rowid DESC"
-        ).fetchall()
-        if not rows:
-            return pd.DataFrame(columns=list(dict.fromkeys(columns)))
-        head = pd.DataFrame(
-            {
-                "id": [r["id"] for r in rows],
-                "job_id": [r["job_id"] for r in rows],
-                "model_id": [r["model_id"] for r in rows],
-                "data_ref": [r["data_ref"] for r in rows],
-                "technique": [r["technique"] for r in rows],
-                "family": [r["family"] for r in rows],
-                "label": [r["label"] for r in rows],
-                "created_at": pd.to_datetime([float(r["created_at"]) for r in rows], unit="s"),
-                "seed": [int(r["seed"]) for r in rows],
-                "threads": [int(r["threads"]) for r in rows],
-                "notes": [" | ".join(json.loads(r["notes"])) for r in rows],
-            }
-        )
-        comp = pd.DataFrame([json.loads(r["compressed"]) for r in rows]).reindex(columns=metric_names)
-        base = pd.DataFrame([json.loads(r["baseline"]) for r in rows]).reindex(columns=metric_names)
-        base.columns = [f"baseline_{m}" for m in metric_names]
-        derived: dict[str, Any] = {}
-        for col, m in ratio_pairs.items():
-            b = base[f"baseline_{m}"].astype(float)
-            derived[col] = comp[m].astype(float) / b.where(b != 0)
-        for col, m in speedups.items():
-            c = comp[m].astype(float)
-            derived[col] = base[f"baseline_{m}"].astype(float) / c.where(c != 0)
-        derived["acc_delta"] = comp["top1_acc"].astype(float) - base["baseline_top1_acc"].astype(float)
-        cfgs = []
-        for r in rows:
-            data = json.loads(r["config"]).get("data") or {}
-            cfgs.append({
-                f"cfg.{k}": v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v)
-                for k, v in data.items()
-            })
-        cfg_frame = pd.DataFrame(cfgs, index=head.index)
-        # Metrics.threads duplicates the result's own ``threads`` column: keep one.
-        comp = comp.drop(columns=[c for c in comp.columns if c in head.columns])
-        frame = pd.concat([head, comp, base, pd.DataFrame(derived), cfg_frame], axis=1)
-        ordered = list(dict.fromkeys(columns))
-        extra = [c for c in frame.columns if c not in ordered]
-        return frame[ordered + extra]
 
     @staticmethod
     def _result_from_row(r: sqlite3.Row) -> ResultRecord:

@@ -20,14 +20,26 @@ from torch import nn
 from lwdash.analysis.baseline import BASELINE_KIND, baseline_spec, latest_baseline
 from lwdash.cli import reproduce_command
 from lwdash.data import DataError
-from lwdash.figures import METRICS
+from lwdash.data.bundled import DEFAULT_DATA
+from lwdash.figures import latency_choices, latency_metric
 from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
+from lwdash.measure.catalogue import (
+    LARGE_BATCH,
+    PRIMARY_RUNTIME,
+    latency_key,
+    metrics_for,
+    speedup_key,
+    table_format,
+    table_value,
+)
 from lwdash.measure.metrics import Metrics
 from lwdash.models.base import ModelLoadError
+from lwdash.runtimes import LATENCY_BATCHES, get_runtime, list_runtimes
 from lwdash.store.records import ModelRecord, NotFoundError
 from lwdash.store.sqlite import MODEL_SUFFIXES, SqliteStore
 from lwdash.techniques import Technique, TechniqueConfig, config_to_dict, list_techniques
 from lwdash.ui import state
+from lwdash.ui.datasets import pick_data
 from lwdash.ui.inspect import layer_histogram
 from lwdash.ui.resources import data_dir, get_store, model_names
 
@@ -164,7 +176,7 @@ def _measure_on_upload(store: SqliteStore, rec: ModelRecord) -> None:
     """A new upload gets its baseline measured at once, on the selected data set when it fits."""
     from lwdash.data.fit import records_mismatch
 
-    ref = state.get(state.SELECTED_DATA) or "digits"
+    ref = state.get(state.SELECTED_DATA) or DEFAULT_DATA
     try:
         data = store.get_dataset(ref)
     except NotFoundError:
@@ -357,14 +369,17 @@ def model_baseline(store: SqliteStore, model_id: str) -> None:
         cols[1].metric("Top-1, PyTorch", f"{100 * m.torch_top1_acc:.2f} %")
         cols[2].metric("ONNX file", _bytes(m.onnx_bytes))
         cols[3].metric("MACs per sample", f"{m.macs:,}")
-        cols[4].metric("ORT latency, batch 1", f"{m.ort_b1_median_ms:.3f} ms")
-        cols[5].metric("ORT latency, batch 32", f"{m.ort_b32_median_ms:.3f} ms")
+        primary = get_runtime(PRIMARY_RUNTIME)
+        for col, batch in zip(cols[4:], LATENCY_BATCHES, strict=False):
+            col.metric(f"{primary.short} latency, batch {batch}", f"{m.latency_ms(primary.key, batch):.3f} ms")
         when = pd.Timestamp(measured.created_at, unit="s").strftime("%Y-%m-%d %H:%M UTC")
         source = ("a baseline measurement" if measured.source == BASELINE_KIND
                   else f"the baseline of result `{measured.source_id[:8]}`")
         cpu = measured.environment.get("cpu_model") or "this machine"
+        others = "".join(f"{rt.title} batch {LARGE_BATCH}: {m.latency_ms(rt.key, LARGE_BATCH):.3f} ms · "
+                         for rt in list_runtimes() if rt.key != primary.key and rt.key in m.runtimes)
         st.caption(f"{m.test_samples} test samples · medians after warm-up, {m.threads} thread(s) on {cpu} · "
-                   f"PyTorch eager batch 32: {m.torch_b32_median_ms:.3f} ms · from {source}, {when}.")
+                   f"{others}from {source}, {when}.")
         model_arg, arch, data_arg = _cli_refs(store, model_id, data_ref)
         st.code(reproduce_command("measure", model=model_arg, arch=arch, data=data_arg), language="bash")
     if _pending_baselines(store, model_id, data_ref):
@@ -395,19 +410,6 @@ def pick_model(store: SqliteStore, key: str) -> str | None:
         st.session_state[key] = selected if selected in ids else ids[0]
     choice = st.selectbox("Model", ids, format_func=names.__getitem__, key=key)
     state.put(state.SELECTED_MODEL, choice)
-    return str(choice)
-
-
-def pick_data(store: SqliteStore, key: str) -> str:
-    """A data-set selectbox: the built-in digits or an uploaded ``.npz``."""
-    sets = store.list_datasets()
-    labels = {d.id: f"{d.name} · {d.samples_count} samples · input {_shape(d.input_shape)}" for d in sets}
-    ids = list(labels)
-    selected = state.get(state.SELECTED_DATA)
-    if st.session_state.get(key) not in ids:
-        st.session_state[key] = selected if selected in ids else ids[0]
-    choice = st.selectbox("Evaluation data", ids, format_func=labels.__getitem__, key=key)
-    state.put(state.SELECTED_DATA, choice)
     return str(choice)
 
 
@@ -589,21 +591,25 @@ def size_metric_choice(key: str) -> str:
 
 
 def latency_metric_choice(runtime_key: str, batch_key: str) -> str:
-    """Which latency the latency chart shows: runtime (ONNX Runtime / PyTorch) and batch (1 / 32)."""
-    runtimes = {"ort": "ONNX Runtime", "torch": "PyTorch eager"}
+    """Which latency the latency chart shows: a registered runtime and a timed batch (1 / 32)."""
+    choices = latency_choices()
+    batches = list(choices.batches)
     left, right = st.columns([3, 2])
-    rt = left.radio("Runtime", list(runtimes), format_func=runtimes.__getitem__, horizontal=True, key=runtime_key)
-    batch = right.radio("Batch", [1, 32], index=1, horizontal=True, key=batch_key)
-    return f"{rt}_b{batch}_median_ms"
+    rt = left.radio("Runtime", list(choices.runtimes), format_func=choices.runtimes.__getitem__, horizontal=True,
+                    key=runtime_key)
+    batch = right.radio("Batch", batches, index=batches.index(choices.default_batch), horizontal=True, key=batch_key)
+    return latency_metric(str(rt), int(batch))
 
 
 def results_table(frame: pd.DataFrame) -> None:
     """The results as a sortable table with ratios to each result's own baseline."""
+    short = get_runtime(PRIMARY_RUNTIME).short
+    lat_ms, lat_x = f"{short} b{LARGE_BATCH} ms", f"{short} b{LARGE_BATCH} speed-up"
     cols = {
         "label": "result", "technique": "technique", "family": "family", "model_name": "model",
         "top1_acc": "top-1 %", "acc_delta": "Δ top-1 (pts)", "onnx_bytes": "ONNX KiB", "size_ratio": "size ratio",
-        "ort_b32_median_ms": "ORT b32 ms", "ort_b32_speedup": "ORT b32 speed-up", "macs_ratio": "MACs ratio",
-        "notes": "notes", "id": "id",
+        latency_key(PRIMARY_RUNTIME, LARGE_BATCH): lat_ms, speedup_key(PRIMARY_RUNTIME, LARGE_BATCH): lat_x,
+        "macs_ratio": "MACs ratio", "notes": "notes", "id": "id",
     }
     view = frame[[c for c in cols if c in frame.columns]].copy()
     for c in ("top1_acc", "acc_delta"):
@@ -618,8 +624,8 @@ def results_table(frame: pd.DataFrame) -> None:
             "Δ top-1 (pts)": st.column_config.NumberColumn(format="%+.2f"),
             "ONNX KiB": st.column_config.NumberColumn(format="%.1f"),
             "size ratio": st.column_config.NumberColumn(format="%.3fx"),
-            "ORT b32 ms": st.column_config.NumberColumn(format="%.3f"),
-            "ORT b32 speed-up": st.column_config.NumberColumn(format="%.2fx"),
+            lat_ms: st.column_config.NumberColumn(format="%.3f"),
+            lat_x: st.column_config.NumberColumn(format="%.2fx"),
             "MACs ratio": st.column_config.NumberColumn(format="%.3fx"),
         },
     )
@@ -654,56 +660,24 @@ def pick_result(frame: pd.DataFrame, key: str) -> str | None:
     return str(selected)
 
 
-# Metrics field -> (row label, number format of its shown unit)
-_ROWS: dict[str, tuple[str, str]] = {
-    "top1_acc": ("Top-1 accuracy, ONNX Runtime (%)", ".2f"),
-    "torch_top1_acc": ("Top-1 accuracy, PyTorch (%)", ".2f"),
-    "agreement": ("Agreement with the original (%)", ".2f"),
-    "loss": ("Loss (cross-entropy)", ".4f"),
-    "onnx_bytes": ("ONNX file (KiB)", ",.1f"),
-    "pt2_bytes": ("PyTorch .pt2 file (KiB)", ",.1f"),
-    "compressed_bytes": ("ONNX after zlib (KiB)", ",.1f"),
-    "sparse_bytes": ("Sparse encoding (KiB)", ",.1f"),
-    "params_count": ("Parameters", ",.0f"),
-    "nonzero_params_count": ("Nonzero parameters", ",.0f"),
-    "macs": ("MACs per sample", ",.0f"),
-    "ort_b1_median_ms": ("ONNX Runtime batch 1, median (ms)", ".4g"),
-    "ort_b1_p90_ms": ("ONNX Runtime batch 1, p90 (ms)", ".4g"),
-    "ort_b32_median_ms": ("ONNX Runtime batch 32, median (ms)", ".4g"),
-    "ort_b32_p90_ms": ("ONNX Runtime batch 32, p90 (ms)", ".4g"),
-    "torch_b1_median_ms": ("PyTorch batch 1, median (ms)", ".4g"),
-    "torch_b1_p90_ms": ("PyTorch batch 1, p90 (ms)", ".4g"),
-    "torch_b32_median_ms": ("PyTorch batch 32, median (ms)", ".4g"),
-    "torch_b32_p90_ms": ("PyTorch batch 32, p90 (ms)", ".4g"),
-}
-
-
-def _shown(name: str, v: float) -> float:
-    if name in METRICS and METRICS[name].unit in ("%", "KiB"):
-        return v * METRICS[name].scale
-    return v
-
-
 def metrics_comparison(baseline: Metrics, compressed: Metrics) -> pd.DataFrame:
     """Baseline vs compressed, one row per measured figure, with the change and the ratio.
 
     Accuracies change in percentage points (no ratio); everything else also gets
     ``compressed / baseline`` and, for latencies, the speed-up ``baseline / compressed``.
     """
-    b, c = baseline.to_dict(), compressed.to_dict()
     rows = []
-    for name, (label, _) in _ROWS.items():
-        bv, cv = float(b[name]), float(c[name])
-        accuracy = name in METRICS and METRICS[name].accuracy_like
+    for spec in metrics_for("detail"):
+        bv, cv = baseline.value(spec.key), compressed.value(spec.key)
         ratio = cv / bv if bv else math.nan
         rows.append(
             {
-                "metric": label,
-                "baseline": _shown(name, bv),
-                "compressed": _shown(name, cv),
-                "change": (cv - bv) * 100.0 if accuracy else _shown(name, cv) - _shown(name, bv),
-                "ratio": math.nan if accuracy else ratio,
-                "speed-up": (bv / cv if cv else math.nan) if name.endswith("_ms") else math.nan,
+                "metric": spec.row,
+                "baseline": table_value(spec, bv),
+                "compressed": table_value(spec, cv),
+                "change": (cv - bv) * 100.0 if spec.accuracy_like else table_value(spec, cv) - table_value(spec, bv),
+                "ratio": math.nan if spec.accuracy_like else ratio,
+                "speed-up": (bv / cv if cv else math.nan) if spec.kind == "ms" else math.nan,
             }
         )
     return pd.DataFrame(rows)
@@ -711,7 +685,7 @@ def metrics_comparison(baseline: Metrics, compressed: Metrics) -> pd.DataFrame:
 
 def comparison_view(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`metrics_comparison` as display strings, each row in its own unit's format."""
-    fmts = [fmt for _, fmt in _ROWS.values()]
+    fmts = [table_format(spec) for spec in metrics_for("detail")]
 
     def num(v: float, fmt: str, sign: str = "") -> str:
         return "" if not math.isfinite(v) else format(v, sign + fmt)
@@ -843,7 +817,9 @@ def headline_metrics(baseline: Metrics, compressed: Metrics) -> None:
     size.metric("ONNX file", f"{compressed.onnx_bytes / 1024:,.1f} KiB",
                 f"{100 * (size_ratio - 1):+.1f} % ({size_ratio:.3f}x of {baseline.onnx_bytes / 1024:,.1f} KiB)",
                 delta_color="inverse")
-    time_ratio = compressed.ort_b32_median_ms / baseline.ort_b32_median_ms
-    lat.metric("Latency, batch 32 (ONNX Runtime, median)", f"{compressed.ort_b32_median_ms:.3f} ms",
-               f"{100 * (time_ratio - 1):+.1f} % ({1 / time_ratio:.2f}x speed-up vs {baseline.ort_b32_median_ms:.3f} ms)",
+    primary = get_runtime(PRIMARY_RUNTIME)
+    b_ms, c_ms = baseline.latency_ms(primary.key, LARGE_BATCH), compressed.latency_ms(primary.key, LARGE_BATCH)
+    time_ratio = c_ms / b_ms
+    lat.metric(f"Latency, batch {LARGE_BATCH} ({primary.title}, median)", f"{c_ms:.3f} ms",
+               f"{100 * (time_ratio - 1):+.1f} % ({1 / time_ratio:.2f}x speed-up vs {b_ms:.3f} ms)",
                delta_color="inverse")

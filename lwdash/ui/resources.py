@@ -83,9 +83,10 @@ def ensure_worker_running() -> bool:
 @st.cache_data(show_spinner=False, max_entries=16)
 def _results_frame(path: str, revision: int) -> pd.DataFrame:
     del revision  # only part of the cache key
+    from lwdash.analysis.frame import load_results_frame
     from lwdash.models.base import ModelLoadError
 
-    frame = _store(path).results_frame()
+    frame = load_results_frame(_store(path))
     try:
         names = {m.id: m.title or m.name for m in _store(path).list_models()}
     except ModelLoadError:  # no sample manifest: show ids rather than nothing
@@ -95,7 +96,7 @@ def _results_frame(path: str, revision: int) -> pd.DataFrame:
 
 
 def results_frame() -> pd.DataFrame:
-    """Every result as one flat row (see ``SqliteStore.results_frame``) plus ``model_name``."""
+    """Every result as one flat row (see :func:`lwdash.analysis.frame.results_frame`) plus ``model_name``."""
     store = get_store()
     return _results_frame(data_dir(), store.revision("results", "models"))
 

@@ -84,7 +84,7 @@ __all__ = [
 
 # -- selections shared between pages (plain keys) -----------------------------------------
 SELECTED_MODEL = "sel.model_id"  # str: the model the user is working on ("sample/<name>", "upload/<sha>")
-SELECTED_DATA = "sel.data_ref"  # str: "digits" or "dataset/<sha>"
+SELECTED_DATA = "sel.data_ref"  # str: a bundled set's name or "dataset/<sha>"
 SELECTED_RESULT = "sel.result_id"  # str: the result shown in detail on Compare
 SUBMITTED_JOBS = "sel.submitted_job_ids"  # list[str]: jobs queued by the last Compress submit
 

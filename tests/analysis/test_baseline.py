@@ -12,6 +12,7 @@ from lwdash.cli import main
 from lwdash.jobs.runner import execute
 from lwdash.jobs.spec import JobSpec, JobStatus
 from lwdash.jobs.worker import compute_job, record_output
+from lwdash.measure.metrics import Metrics
 from lwdash.store import SqliteStore
 
 PRUNE = {"type": "magnitude_pruning", "version": 1, "data": {"amount": 0.5}}
@@ -46,7 +47,9 @@ def test_a_baseline_job_measures_what_a_compression_job_measures_as_its_baseline
         assert measured[key] == pytest.approx(reference[key], rel=1e-9), key
     assert measured["agreement"] == 1.0
     assert abs(measured["onnx_bytes"] - reference["onnx_bytes"]) <= 64  # the same export, give or take metadata
-    assert all(measured[k] > 0 for k in measured if k.endswith("_ms"))
+    timed = Metrics.from_dict(measured).latency
+    assert {(r.runtime, r.batch) for r in timed} == {(r.runtime, r.batch) for r in run.baseline.latency}
+    assert timed and all(r.median_ms > 0 and r.p90_ms > 0 for r in timed)
     assert payload["environment"]["threads"] == 1 and payload["data"]["test_samples"] == len(data.test)
 
 
@@ -98,4 +101,5 @@ def test_cli_scan_prints_one_row_per_layer(tmp_path: Path, capsys: pytest.Captur
 
 def test_cli_measure_refuses_data_that_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["measure", "--model", "digits_mlp", "--data", "no-such.npz"]) == 2
-    assert "'digits', a path to an .npz" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "use a bundled data set (digits, fashion_mnist" in err and "a path to an .npz" in err

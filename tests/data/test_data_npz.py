@@ -90,7 +90,7 @@ def test_load_dataset_by_reference(tmp_path: Path) -> None:
     assert load_dataset("digits").input_shape == (1, 8, 8)
     x, y = _images(30)
     assert load_dataset(_save(tmp_path, x=x, y=y)).num_classes == 5
-    with pytest.raises(DataError, match=r"'digits'.*npz"):
+    with pytest.raises(DataError, match=r"bundled set \(digits, fashion_mnist.*\).*npz"):
         load_dataset("imagenet")
     with pytest.raises(DataError, match=r"no such|not an \.npz|unknown"):
         load_dataset(tmp_path / "missing.npz")

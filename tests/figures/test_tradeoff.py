@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from lwdash.figures import METRICS, plot_tradeoff, tradeoff_info
+from lwdash.figures import METRICS, latency_choices, latency_metric, plot_tradeoff, tradeoff_info
 
 BASE = {"baseline_top1_acc": 0.98, "baseline_onnx_bytes": 100_000, "baseline_ort_b32_median_ms": 4.0,
         "baseline_macs": 1_000_000}
@@ -111,6 +111,18 @@ def test_empty_frame_and_unknown_metric() -> None:
 def test_every_metric_has_a_titled_axis() -> None:
     for name, m in METRICS.items():
         assert m.unit and m.direction in ("max", "min"), name
+    # every runtime x batch x statistic of the two built-in runtimes, as the hand-written table had
+    assert {k for k in METRICS if k.endswith("_ms")} == {f"{rt}_b{b}_{s}_ms" for rt in ("ort", "torch") for b in (1, 32)
+                                                         for s in ("median", "p90")}
+
+
+def test_latency_axis_choices_are_the_registered_runtimes() -> None:
+    choices = latency_choices()
+    assert choices.runtimes == {"ort": "ONNX Runtime", "torch": "PyTorch eager"}
+    assert (choices.batches, choices.default_batch) == ((1, 32), 32)
+    assert latency_metric("torch", 1) == "torch_b1_median_ms"
+    with pytest.raises(ValueError, match="unknown metric"):
+        latency_metric("nope", 32)
 
 
 def test_figure_has_one_trace_per_family_plus_front_and_baseline(frame: pd.DataFrame) -> None:

@@ -137,7 +137,7 @@ def _check_store_intact(store: SqliteStore, kept_id: str, model: nn.Module, kept
     assert list(store.tmp_dir.iterdir()) == []
     uploads = [m.id for m in store.list_models() if m.kind == "upload"]
     assert uploads == [kept_id]
-    assert [d.id for d in store.list_datasets()] == ["digits"]
+    assert [d.id for d in store.list_datasets() if d.kind == "upload"] == []
     rec = store.get_model(kept_id)
     assert rec.path.read_bytes() == kept_bytes
     x = torch.rand(3, 1, 8, 8)

@@ -14,6 +14,7 @@ from lwdash.data import Dataset
 from lwdash.measure import Metrics, environment, measure_model
 from lwdash.measure.export import save_pt2
 from lwdash.measure.latency import TimingPolicy
+from lwdash.runtimes import LATENCY_BATCHES, list_runtimes
 
 FAST = TimingPolicy(warmup_runs=1, min_runs=10, min_time_s=0.02, max_runs=40, max_time_s=0.2, floor_runs=5)
 
@@ -31,8 +32,13 @@ def measured(cnn: SmallCNN, cnn_onnx: Path, data: Dataset, tmp_path_factory: pyt
 def test_every_field_is_filled_and_sane(measured: tuple[Metrics, torch.Tensor, Path], cnn: SmallCNN, cnn_onnx: Path, data: Dataset) -> None:
     m, preds, pt2 = measured
     for f in dataclasses.fields(Metrics):
+        if f.name in ("latency", "latency_notes"):
+            continue
         value = getattr(m, f.name)
         assert isinstance(value, (int, float)) and math.isfinite(value), f.name
+    # every registered runtime timed at every batch, nothing skipped
+    assert [(r.runtime, r.batch) for r in m.latency] == [(rt.key, b) for rt in list_runtimes() for b in LATENCY_BATCHES]
+    assert m.latency_notes == {}
     with torch.inference_mode():
         logits = cnn(data.test.x)
     assert torch.equal(preds, logits.argmax(1))
@@ -47,9 +53,10 @@ def test_every_field_is_filled_and_sane(measured: tuple[Metrics, torch.Tensor, P
     assert 0 < m.compressed_bytes < m.onnx_bytes
     assert m.macs == SMALL_CNN_MACS
     for runtime in ("torch", "ort"):
-        for batch in ("b1", "b32"):
-            median, p90 = getattr(m, f"{runtime}_{batch}_median_ms"), getattr(m, f"{runtime}_{batch}_p90_ms")
+        for batch in (1, 32):
+            median, p90 = m.latency_ms(runtime, batch, "median"), m.latency_ms(runtime, batch, "p90")
             assert 0 < median <= p90, (runtime, batch)
+            assert m.value(f"{runtime}_b{batch}_median_ms") == median  # the flat key reads the same record
     assert m.threads == 1 and m.test_samples == len(data.test) == 120
     assert Metrics.from_dict(m.to_dict()) == m
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lwdash.analysis.frame import load_results_frame
 from lwdash.cli import main
-from lwdash.jobs.runner import execute
-from lwdash.jobs.spec import JobSpec
+from lwdash.jobs.inline import run_inline
+from lwdash.jobs.spec import JobSpec, JobStatus
 from lwdash.report import build_report_html, compare_figures, results_csv, with_model_names, write_report
 from lwdash.store import SqliteStore
 
@@ -20,19 +21,16 @@ from lwdash.store import SqliteStore
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStore]:
     """A store with two real results of the digits MLP (magnitude pruning 0.5 and 0.9), made as the worker does."""
     s = SqliteStore(tmp_path_factory.mktemp("report-store"))
-    model, data = s.load_model("sample/digits_mlp"), s.resolve_data("digits")
     for amount in (0.5, 0.9):
         spec = JobSpec("sample/digits_mlp", "digits", {"type": "magnitude_pruning", "version": 1,
                                                         "data": {"amount": amount}})
-        job_id = s.submit(spec)
-        assert s.claim("report-test") is not None
-        out = s.tmp_dir / f"run-{job_id}"
-        s.finish(job_id, s.save_result(job_id, spec, execute(spec, model, data, out, lambda f, m: None), out))
+        job = run_inline(s, s.submit(spec), worker_id="report-test")  # immediate mode: claim -> compute -> record
+        assert job is not None and job.status is JobStatus.DONE, job
     yield s
 
 
 def test_csv_has_every_result_and_raw_units(store: SqliteStore) -> None:
-    frame = store.results_frame()
+    frame = load_results_frame(store)
     back = pd.read_csv(io.StringIO(results_csv(frame)))
     assert sorted(back["id"]) == sorted(frame["id"])
     assert list(back.columns) == list(frame.columns)
@@ -40,7 +38,7 @@ def test_csv_has_every_result_and_raw_units(store: SqliteStore) -> None:
 
 
 def test_html_report_is_self_contained_and_complete(store: SqliteStore) -> None:
-    frame = with_model_names(store, store.results_frame())
+    frame = with_model_names(store, load_results_frame(store))
     html = build_report_html(store, frame, scope="Filter: everything.")
     assert html.count("plotly.js v") == 1  # the library embedded once, for every chart
     assert not re.search(r"<script[^>]+src=[\"']https?://", html)  # nothing fetched from the network
@@ -59,7 +57,7 @@ def test_html_report_is_self_contained_and_complete(store: SqliteStore) -> None:
 
 def test_pngs_and_the_cli_report(store: SqliteStore, tmp_path: Path) -> None:
     files = write_report(store, tmp_path / "r")
-    assert [p.name for p in files.pngs] == [f"{n}.png" for n in compare_figures(store.results_frame())]
+    assert [p.name for p in files.pngs] == [f"{n}.png" for n in compare_figures(load_results_frame(store))]
     for p in files.pngs:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
     assert files.html.stat().st_size > 1_000_000 and files.csv.read_text().startswith("id,")

@@ -1,7 +1,6 @@
 """SqliteStore: the job queue's lifecycle and atomic claims, workers, results, revisions."""
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -11,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from lwdash.analysis.frame import load_results_frame
 from lwdash.jobs.spec import JobSpec, JobStatus
+from lwdash.measure.catalogue import catalogue
 from lwdash.measure.metrics import Metrics
 from lwdash.store import NotFoundError, SqliteStore
 
@@ -269,11 +270,11 @@ def test_connections_are_per_thread(store: SqliteStore) -> None:
 
 
 def _metrics(**over: float) -> Metrics:
-    base = {f.name: 1 for f in dataclasses.fields(Metrics)}
+    base = {s.key: 1 for s in catalogue()}  # every metric under its flat key
     base.update(top1_acc=0.9, torch_top1_acc=0.9, loss=0.3, agreement=1.0, onnx_bytes=1000, macs=5000,
                 ort_b32_median_ms=2.0, threads=1, test_samples=360)
     base.update(over)
-    return Metrics(**base)  # type: ignore[arg-type]
+    return Metrics.from_dict(base)
 
 
 def _fake_output(out_dir: Path):  # type: ignore[no-untyped-def]
@@ -320,7 +321,7 @@ def test_results_move_artifacts_and_survive_reopening(tmp_path: Path) -> None:
     assert [r.id for r in reopened.list_results(with_weights=False)] == [result_id]
     assert reopened.list_results(with_weights=False)[0].baseline_weights == {}
 
-    frame = reopened.results_frame()
+    frame = load_results_frame(reopened)
     assert len(frame) == 1
     row = frame.iloc[0]
     assert row["size_ratio"] == pytest.approx(0.4)
@@ -335,7 +336,7 @@ def test_results_move_artifacts_and_survive_reopening(tmp_path: Path) -> None:
 
 
 def test_results_frame_empty_has_columns(store: SqliteStore) -> None:
-    frame = store.results_frame()
+    frame = load_results_frame(store)
     assert frame.empty
     for col in ("id", "label", "top1_acc", "baseline_top1_acc", "size_ratio", "ort_b32_speedup", "acc_delta"):
         assert col in frame.columns

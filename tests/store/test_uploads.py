@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from lwdash.data import DataError
+from lwdash.data.bundled import bundled_names
 from lwdash.models.base import ModelLoadError
 from lwdash.store import NotFoundError, SqliteStore
 
@@ -107,7 +108,7 @@ def test_import_dataset_validates_and_resolves(store: SqliteStore) -> None:
     rec = store.import_dataset("eval.npz", _npz(x, y))
     assert rec.id.startswith("dataset/") and rec.samples_count == 100
     assert rec.input_shape == (1, 8, 8) and rec.num_classes == 10
-    assert [d.id for d in store.list_datasets()] == ["digits", rec.id]
+    assert [d.id for d in store.list_datasets()] == [*bundled_names(), rec.id]  # bundled sets first
     ds = store.resolve_data(rec.id)
     assert len(ds.train) + len(ds.calib) + len(ds.test) == 100 and ds.input_shape == (1, 8, 8)
     assert store.import_dataset("again.npz", _npz(x, y)).id == rec.id

@@ -37,25 +37,20 @@ def app() -> Callable[[str | None], AppTest]:
 def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A data dir holding two real results (magnitude pruning 0.5 and 0.8 of the digits MLP).
 
-    Made the way the worker makes them: submit, claim, ``runner.execute``, ``save_result``, ``finish``.
+    Made the way a worker makes them, in immediate mode: submit, then claim -> compute -> record inline.
     """
-    from lwdash.jobs.runner import execute
-    from lwdash.jobs.spec import JobSpec
+    from lwdash.jobs.inline import run_inline
+    from lwdash.jobs.spec import JobSpec, JobStatus
     from lwdash.store import SqliteStore
 
     path = tmp_path_factory.mktemp("ui-results")
     store = SqliteStore(path)
-    model = store.load_model("sample/digits_mlp")
-    data = store.resolve_data("digits")
     for amount in (0.5, 0.8):
         spec = JobSpec(model_id="sample/digits_mlp", data_ref="digits",
                        technique={"type": "magnitude_pruning", "version": 1, "data": {"amount": amount}})
         job_id = store.submit(spec)
-        job = store.claim("ui-test")
-        assert job is not None and job.id == job_id
-        out_dir = store.tmp_dir / f"run-{job_id}"
-        output = execute(spec, model, data, out_dir, lambda f, m: None)
-        store.finish(job_id, store.save_result(job_id, spec, output, out_dir))
+        job = run_inline(store, job_id, worker_id="ui-test")
+        assert job is not None and job.id == job_id and job.status is JobStatus.DONE, job
     store.close()
     yield path
 

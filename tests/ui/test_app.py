@@ -86,17 +86,19 @@ def test_models_upload_of_an_evaluation_set(data_dir: Path, app) -> None:  # typ
     good = _npz(rng.random((60, 1, 8, 8)).astype(np.float32), np.arange(60) % 10)
     at.file_uploader(key="models.data_upload").clear().upload("good.npz", good).run()
     assert not at.exception and not at.error
-    ids = [d.id for d in SqliteStore(data_dir).list_datasets()]
-    assert len(ids) == 2 and at.session_state["sel.data_ref"] == ids[1]
+    ids = [d.id for d in SqliteStore(data_dir).list_datasets() if d.kind == "upload"]
+    assert len(ids) == 1 and at.session_state["sel.data_ref"] == ids[0]
 
 
 def test_models_baseline_is_measured_in_the_background_and_shown_with_its_cli_command(
     data_dir: Path, app, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
-    from lwdash.jobs.worker import compute_job, record_output
+    from lwdash.jobs.inline import run_inline
 
     at = app()
-    assert at.session_state["sel.model_id"] == "sample/digits_mlp"  # the first sample is selected at start
+    assert at.session_state["sel.model_id"] == "sample/fashion_resnet20"  # the first sample is selected at start
+    at.button(key="models.pick.sample/digits_mlp").click().run()  # a digits sample: quick on the default data
+    assert not at.exception and at.session_state["sel.model_id"] == "sample/digits_mlp"
     assert at.button(key="models.measure").label == "Measure the baseline"
     at.button(key="models.measure").click().run()
     assert not at.exception and not at.error
@@ -106,13 +108,11 @@ def test_models_baseline_is_measured_in_the_background_and_shown_with_its_cli_co
         "baseline", "sample/digits_mlp", "digits", JobStatus.QUEUED)
     assert "models.measure" not in [b.key for b in at.button]  # no second measurement while one waits
 
-    # What the worker does with it (inline here: this test starts no worker).
-    assert store.claim("test") is not None
-    work = tmp_path / "work"
-    work.mkdir()
-    payload = compute_job(job.spec, work, lambda f, m: None, store)
+    # What the worker does with it (immediate mode here: this test starts no worker).
+    done = run_inline(store, job.id)
+    assert done is not None and done.status is JobStatus.DONE, done
+    payload = store.get_analysis(done.result_id or "").payload
     assert isinstance(payload, dict)
-    record_output(store, job.id, job.spec, payload, work)
     at.run()
     assert not at.exception
     shown = {m.label: m.value for m in at.metric}
@@ -243,7 +243,7 @@ def test_compare_toggles_and_histogram_controls(with_results: Path, app) -> None
 
 
 def test_search_page_starts_a_search_and_shows_its_trials(data_dir: Path, app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from lwdash.jobs.worker import compute_job, record_output
+    from lwdash.jobs.inline import run_inline
     from lwdash.search import advance_searches
 
     at = app("pages/search.py")
@@ -266,12 +266,9 @@ def test_search_page_starts_a_search_and_shows_its_trials(data_dir: Path, app, t
     # The worker's part, inline: queue a trial, run it, again, then end the search.
     for _ in range(2):
         advance_searches(store)
-        job = store.claim("test")
+        job = run_inline(store)
         assert job is not None and job.spec.search_id == search.id
         assert job.spec.technique["data"]["scope"] == "per_layer"
-        work = tmp_path / job.id
-        work.mkdir()
-        record_output(store, job.id, job.spec, compute_job(job.spec, work, lambda f, m: None, store), work)
     advance_searches(store)
     assert store.get_search(search.id).status == "done"
     at.run()

@@ -1,22 +1,22 @@
 """Pure helpers of the UI layer: metrics-vs-baseline table, layer table, chart selection parsing."""
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import pytest
 from torch import nn
 
+from lwdash.measure.catalogue import catalogue
 from lwdash.measure.metrics import Metrics
 from lwdash.ui.charts import selected_result_id
 from lwdash.ui.panels import comparison_view, layer_table, metrics_comparison
 
 
 def _metrics(**over: float) -> Metrics:
-    base = {f.name: 1.0 for f in dataclasses.fields(Metrics)}
+    base = {s.key: 1.0 for s in catalogue()}  # every metric under its flat key (the stored shape before records)
     base.update(top1_acc=0.98, onnx_bytes=102_400, ort_b32_median_ms=4.0, threads=1, test_samples=360)
     base.update(over)
-    return Metrics(**base)  # type: ignore[arg-type]
+    return Metrics.from_dict(base)
 
 
 def test_metrics_comparison_rows_change_ratio_and_speedup() -> None:
