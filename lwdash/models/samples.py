@@ -1,8 +1,10 @@
-"""The bundled sample models: their architectures and the trained weights in ``sample_models/``.
+"""The bundled sample models: the digits architectures and the trained weights in ``sample_models/``.
 
-Every sample takes the scikit-learn digits images, ``(B, 1, 8, 8)`` float32 in ``[0, 1]``, and
-returns ``(B, 10)`` logits. The weights were trained by ``python sample_models/train.py``, which
-also wrote ``sample_models/manifest.json`` (measured test accuracy, parameter count, sha256).
+The Fashion-MNIST samples (``(B, 1, 28, 28)`` input, the default gallery entries) have their
+architectures in :mod:`lwdash.models.fashion_samples`; the digits samples defined here take the
+scikit-learn digits images, ``(B, 1, 8, 8)`` float32 in ``[0, 1]``, for quick runs. All return
+``(B, 10)`` logits. The weights were trained by ``python sample_models/train.py``, which also wrote
+``sample_models/manifest.json`` (measured test accuracy, parameter count, sha256), in gallery order.
 """
 
 from __future__ import annotations
@@ -171,10 +173,13 @@ class SampleInfo:
         input_shape: per-sample input shape, no batch dim, e.g. ``(1, 8, 8)``.
         num_classes: number of output logits.
         params_count: number of parameters (measured by the training script).
-        test_acc: top-1 accuracy on the digits test split, fraction in ``[0, 1]``, measured in
-            PyTorch by the training script.
+        test_acc: top-1 accuracy on the test split of ``dataset`` (for Fashion-MNIST the official
+            10,000 test images), fraction in ``[0, 1]``, measured in PyTorch by the training script.
         path: absolute path of the ``.safetensors`` weight file.
         role: ``""``, ``"teacher"`` or ``"student"`` (the distillation pair).
+        dataset: the bundled data set it was trained and measured on (``"fashion_mnist"`` or ``"digits"``).
+        test_acc_quick: top-1 accuracy on the quick subset (``fashion_mnist_quick``), where recorded.
+        macs: multiply-accumulates per image (counted on the exported ONNX graph), where recorded.
     """
 
     name: str
@@ -187,6 +192,9 @@ class SampleInfo:
     test_acc: float
     path: Path
     role: str = ""
+    dataset: str = "digits"
+    test_acc_quick: float | None = None
+    macs: int | None = None
 
 
 def samples_dir() -> Path:
@@ -227,11 +235,14 @@ def _info_from_entry(entry: dict[str, Any], folder: Path) -> SampleInfo:
         test_acc=float(entry["test_acc"]),
         path=folder / str(entry["file"]),
         role=str(entry.get("role", "")),
+        dataset=str(entry.get("trained_with", {}).get("dataset", "digits")),
+        test_acc_quick=None if entry.get("test_acc_quick") is None else float(entry["test_acc_quick"]),
+        macs=None if entry.get("macs") is None else int(entry["macs"]),
     )
 
 
 def list_samples() -> list[SampleInfo]:
-    """The bundled trained samples, in manifest order.
+    """The bundled trained samples, in manifest order: the Fashion-MNIST ones first, then the digits ones.
 
     Returns:
         One :class:`SampleInfo` per sample.
@@ -255,7 +266,7 @@ def load_sample(name: str) -> LoadedModel:
     """Build a sample's architecture and load its trained weights (sha256 verified).
 
     Args:
-        name: a sample name from :func:`list_samples`, e.g. ``"digits_cnn"``.
+        name: a sample name from :func:`list_samples`, e.g. ``"fashion_resnet20"`` or ``"digits_cnn"``.
 
     Returns:
         A fp32 module in eval mode with ``source_format="sample"`` and ``arch`` set.

@@ -84,6 +84,7 @@ def test_a_selection_of_an_absent_set_falls_back_to_digits_on_the_models_page(
 
     at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=60)
     at.session_state["sel.data_ref"] = "fashion_mnist"  # chosen before the package went away
+    at.session_state["sel.model_id"] = "sample/digits_mlp"  # a digits sample (the gallery starts at a Fashion-MNIST one)
     at.run()
     assert not at.exception
     assert at.selectbox(key="models.data").value == "digits" and at.session_state["sel.data_ref"] == "digits"
