@@ -9,6 +9,7 @@ Commands:
     search       queue a multi-objective search (Optuna) whose trials fill the front
     searches     list the store's searches
     measure      measure a model as it stands (the Models page's baseline)
+    runtimes     list the inference runtimes (key, artifact, fusion, default, available here)
     scan         per-layer sensitivity scan (the Layers page's curves)
     jobs         list the store's jobs
     report       write results.csv, a self-contained report.html and the charts as PNG
@@ -17,7 +18,8 @@ Commands:
 Knobs: ``--set knob=value``; ``--sweep knob=v1,v2`` queues one job per value and two ``--sweep``
 make a grid. Pipelines: ``--technique pipeline --step structured_pruning,ratio=0.5,fine_tune_epochs=0
 --step fine_tune,epochs=2 --step int8_static`` (or ``--set steps='<JSON list>'``), and
-``--sweep step1.ratio=0.3,0.5,0.7`` sweeps a step's knob.
+``--sweep step1.ratio=0.3,0.5,0.7`` sweeps a step's knob. ``--runtimes ort,openvino,inductor`` (run,
+submit, measure) picks the runtimes latency is measured on (docs/runtimes.md).
 
 Bad input (an unknown technique or knob, a value out of bounds, a model or data set that
 cannot be read or does not fit) exits with status 2 and a message saying what is accepted.
@@ -28,6 +30,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import os
 import re
 import shlex
 import sys
@@ -413,6 +416,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # The config is checked first: a typo in --set fails at once, before any model is loaded.
     specs = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
                         seed=args.seed, threads=args.threads, label=args.label, steps=args.step)
+    specs = [dataclasses.replace(s, runtimes=runtimes_arg(args.runtimes)) for s in specs]
     model_id, model = _load_model_arg(args.model, args.arch)
     data = _load_data_arg(args.data, model.input_shape)
     specs = [dataclasses.replace(s, model_id=model_id) for s in specs]
@@ -456,6 +460,9 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
     from lwdash.analysis.baseline import measure_baseline
 
+    chosen = runtimes_arg(args.runtimes)
+    if chosen:  # a baseline measurement reads the setting: this process's
+        os.environ["LWDASH_RUNTIMES"] = ",".join(chosen)
     model_id, model = _load_model_arg(args.model, args.arch)
     data = _load_data_arg(args.data, model.input_shape)
     with tempfile.TemporaryDirectory(prefix="lwdash-measure-") as work:
@@ -553,6 +560,10 @@ def _print_comparison(b: dict[str, Any], c: dict[str, Any]) -> None:
         ["MACs", f"{b['macs']:,}", f"{c['macs']:,}", ratio(b["macs"], c["macs"])],
         *[[f"{primary.short} b{batch} median", ms(b[key]), ms(c[key]), speed(b[key], c[key])]
           for batch, key in latency if key in b and key in c],
+        *[[f"best runtime b{batch}", f"{b[f'best_b{batch}_runtime']} {ms(b[f'best_b{batch}_median_ms'])}",
+           f"{c[f'best_b{batch}_runtime']} {ms(c[f'best_b{batch}_median_ms'])}",
+           speed(b[f"best_b{batch}_median_ms"], c[f"best_b{batch}_median_ms"])]
+          for batch, _ in latency if f"best_b{batch}_runtime" in b and f"best_b{batch}_runtime" in c],
     ]
     _print_table(["metric", "baseline", "compressed", "vs baseline"], rows)
 
@@ -616,6 +627,7 @@ def _warn_without_worker(store: SqliteStore) -> None:
 def _cmd_submit(args: argparse.Namespace) -> int:
     specs = build_specs(args.technique, args.set, args.sweep, model_id=args.model, data_ref=args.data,
                         seed=args.seed, threads=args.threads, label=args.label, steps=args.step)  # config errors first
+    specs = [dataclasses.replace(s, runtimes=runtimes_arg(args.runtimes)) for s in specs]
     store = _store(args)
     model_id, data_ref = _stored_model_and_data(args, store)
     specs = [dataclasses.replace(s, model_id=model_id, data_ref=data_ref) for s in specs]
@@ -781,6 +793,37 @@ def _add_model_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1, help="threads for measurement (default 1)")
 
 
+def _add_runtimes_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runtimes", default=None, metavar="KEY,KEY,...",
+                   help="runtimes to measure latency on: keys from `python -m lwdash runtimes`, or all / default "
+                        "(default: $LWDASH_RUNTIMES, else ort,ort_nofusion,openvino,torch)")
+
+
+def runtimes_arg(value: str | None) -> tuple[str, ...]:
+    """``--runtimes`` as runtime keys in registry order; ``()`` when not given (the setting or the defaults).
+
+    Raises:
+        UsageError: an unknown runtime key.
+    """
+    if value is None or not value.strip():
+        return ()
+    from lwdash.runtimes import resolve_runtimes
+
+    try:
+        return resolve_runtimes(value)
+    except ValueError as e:
+        raise UsageError(f"--runtimes: {e}") from None
+
+
+def _cmd_runtimes(args: argparse.Namespace) -> int:
+    from lwdash.runtimes import list_runtimes
+
+    rows = [[rt.key, rt.title, rt.artifact, rt.fusion or "-", "yes" if rt.default else "no",
+             "yes" if rt.isolated else "no", rt.unavailable_reason() or "available"] for rt in list_runtimes()]
+    _print_table(["key", "runtime", "takes", "fusion", "default", "own process", "here"], rows)
+    return 0
+
+
 def _add_job_arguments(p: argparse.ArgumentParser, *, for_submit: bool) -> None:
     model_help = ("sample name, stored model id (upload/...) or model file path" if for_submit
                   else "sample name or model file path (.onnx, .pt2, .pt, .pth, .ts, .safetensors)")
@@ -799,6 +842,7 @@ def _add_job_arguments(p: argparse.ArgumentParser, *, for_submit: bool) -> None:
                         "--step int8_static; or --set steps='[{\"technique\": \"int8_static\"}]'. "
                         "Quantization steps only last")
     p.add_argument("--threads", type=int, default=1, help="threads for measurement (default 1)")
+    _add_runtimes_argument(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--label", default="", help="display label (default: technique and changed knobs)")
 
@@ -859,9 +903,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("measure", help="measure a model as it stands (accuracy, size, MACs, latency)")
     _add_model_data_arguments(p)
+    _add_runtimes_argument(p)
     p.add_argument("--json", default=None, metavar="FILE", help="also write the measurement as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=_cmd_measure)
+
+    p = sub.add_parser("runtimes", help="list the inference runtimes latency can be measured on")
+    p.set_defaults(func=_cmd_runtimes)
 
     p = sub.add_parser("scan", help="per-layer sensitivity scan: change one layer at a time, measure accuracy")
     _add_model_data_arguments(p)

@@ -16,8 +16,10 @@ Every setting has a default that works on a laptop; the environment overrides it
 | ``LWDASH_RAY_ADDRESS`` (or ``RAY_ADDRESS``) | unset: start a local Ray | the Ray cluster to submit jobs to |
 | ``LWDASH_RAY_NUM_CPUS`` | ``1`` | CPUs each job's Ray task asks for |
 | ``LWDASH_RAY_NUM_GPUS`` | ``0`` | GPUs each job's Ray task asks for |
+| ``LWDASH_RUNTIMES`` | unset: every runtime registered as a default (ONNX Runtime with fusion on and off, OpenVINO, PyTorch eager) | comma-separated runtime keys a job measures when it names none; ``all``, ``default`` |
+| ``LWDASH_RUNTIME_TIMEOUT_S`` | ``600`` | an isolated runtime's measurement (or export) of one model running longer is stopped and failed |
 
-docs/executors.md explains the executors, the limits and the job lifecycle.
+docs/executors.md explains the executors, the limits and the job lifecycle; docs/runtimes.md the runtimes.
 """
 from __future__ import annotations
 
@@ -76,6 +78,10 @@ class Settings:
         worker_idle_exit_s: an app-started worker exits after this long idle with no app alive.
         ray_address: the Ray cluster to connect to (``None``: start a local Ray).
         ray_num_cpus / ray_num_gpus: the resources each job's Ray task asks for.
+        runtimes: the runtimes a job measures when it names none, as given (runtime keys,
+            ``all``, ``default``; resolved by :func:`lwdash.runtimes.resolve_runtimes`);
+            ``None``: every runtime registered with ``default=True``.
+        runtime_timeout_s: time limit of one isolated runtime's measurement of one model.
     """
 
     data_dir: Path
@@ -90,6 +96,8 @@ class Settings:
     ray_address: str | None = None
     ray_num_cpus: float = 1.0
     ray_num_gpus: float = 0.0
+    runtimes: tuple[str, ...] | None = None
+    runtime_timeout_s: float = 600.0
 
     @property
     def worker_max_age_s(self) -> float:
@@ -120,7 +128,23 @@ def get_settings(data_dir: Path | str | None = None) -> Settings:
         ray_address=(os.environ.get("LWDASH_RAY_ADDRESS") or os.environ.get("RAY_ADDRESS") or "").strip() or None,
         ray_num_cpus=_env_float("LWDASH_RAY_NUM_CPUS", 1.0, minimum=0.0, unit="a number of CPUs"),
         ray_num_gpus=_env_float("LWDASH_RAY_NUM_GPUS", 0.0, minimum=0.0, unit="a number of GPUs"),
+        runtimes=_env_runtimes(),
+        runtime_timeout_s=_env_float("LWDASH_RUNTIME_TIMEOUT_S", 600.0, minimum=1.0),
     )
+
+
+def _env_runtimes() -> tuple[str, ...] | None:
+    raw = os.environ.get("LWDASH_RUNTIMES")
+    if raw is None or raw.strip() == "":
+        return None
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    from lwdash.runtimes import resolve_runtimes  # standard library only at import time
+
+    try:
+        resolve_runtimes(keys)
+    except ValueError as e:
+        raise ValueError(f"LWDASH_RUNTIMES: {e}") from None
+    return keys
 
 
 def _env_executor() -> str:

@@ -55,6 +55,7 @@ __all__ = [
     "midpoint_params",
     "search_summary",
     "searchable_knobs",
+    "trial_runtimes",
     "trial_technique",
 ]
 
@@ -62,7 +63,8 @@ log = logging.getLogger("lwdash.search")
 
 #: Objectives a search can optimise: metric key -> (direction, label). A live view of the metric
 #: catalogue's objectives (:func:`lwdash.measure.catalogue.objectives`): accuracy, sizes, MACs and
-#: every registered runtime's median latency at every batch.
+#: every registered runtime's median latency at every batch, and the best runtime's (``best_b32_median_ms``:
+#: each trial's fastest runtime).
 OBJECTIVES: Mapping[str, tuple[str, str]] = live_view(lambda: {s.key: (s.direction, s.objective) for s in objectives()})
 #: Sampler key -> what it is.
 SAMPLERS: dict[str, str] = {
@@ -367,6 +369,23 @@ def _sampler(cfg: SearchConfig, trial: int) -> Any:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
+def trial_runtimes(cfg: SearchConfig) -> tuple[str, ...]:
+    """The runtimes a trial measures: this worker's selection (``LWDASH_RUNTIMES`` or the defaults) plus every
+    runtime an objective reads, so that a latency objective on an opt-in runtime (torch.compile, TVM) is measured.
+
+    ``()`` (the worker's selection) when no objective names a runtime outside it.
+    """
+    from lwdash.config import get_settings
+    from lwdash.measure.catalogue import metric
+    from lwdash.runtimes import BEST, resolve_runtimes
+
+    base = resolve_runtimes(get_settings().runtimes)
+    wanted = [str(metric(o).runtime) for o in cfg.objectives if metric(o).runtime not in (None, BEST)]
+    if all(k in base for k in wanted):
+        return ()
+    return resolve_runtimes([*base, *wanted])
+
+
 def objective_values(cfg: SearchConfig, t: SearchTrialRecord) -> list[float] | None:
     """A finished trial's objective values (from its stored result), ``None`` if it has none."""
     if t.job_status != JobStatus.DONE.value or not t.metrics:
@@ -454,7 +473,8 @@ def advance(store: SqliteStore, search: SearchRecord) -> None:
         k = len(trials)
         params, attrs = _ask(cfg, trials)
         spec = JobSpec(model_id=search.model_id, data_ref=search.data_ref, technique=trial_technique(cfg, params),
-                       seed=cfg.seed, label=_trial_label(search, cfg, k, params), search_id=search.id)
+                       seed=cfg.seed, label=_trial_label(search, cfg, k, params), search_id=search.id,
+                       runtimes=trial_runtimes(cfg))
         if store.add_search_trial(search.id, k, spec, params, attrs) is None:
             return  # another worker queued it, or the search ended meanwhile
         log.info("search %s: queued trial %d/%d %s", search.id, k + 1, cfg.trials, params)

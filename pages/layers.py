@@ -25,7 +25,7 @@ st.caption("Prune or fake-quantize one layer at a time at a few levels and measu
            "whose curves fall first are the ones to compress least. Runs as a background job.")
 model_id = panels.pick_model(store, key=state.LAYERS_MODEL)
 if model_id:
-    data_ref = panels.pick_data(store, key=state.LAYERS_DATA)
+    data_ref = panels.pick_data(store, key=state.LAYERS_DATA, model_id=model_id)
     inspect.scan_launcher(store, model_id, data_ref)
     inspect.scan_progress(model_id)
     inspect.scan_results(store, model_id)

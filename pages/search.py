@@ -16,7 +16,7 @@ left, right = st.columns(2)
 with left:
     model_id = panels.pick_model(store, key=state.SEARCH_MODEL)
 with right:
-    data_ref = panels.pick_data(store, key=state.SEARCH_DATA)
+    data_ref = panels.pick_data(store, key=state.SEARCH_DATA, model_id=model_id)
 technique = search.pick_search_technique(key=state.SEARCH_TECHNIQUE)
 search.search_form(store, model_id, data_ref, technique)
 

@@ -219,8 +219,13 @@ def test_objectives_come_from_the_metric_catalogue() -> None:
         "torch_b32_median_ms": ("min", "PyTorch eager latency, batch 32"),
     }
     assert {k: OBJECTIVES[k] for k in before} == before and list(OBJECTIVES)[:5] == list(before)[:5]
-    # ... and every registered runtime's median at every batch (PyTorch eager batch 1 too, now), never a p90.
-    assert set(OBJECTIVES) - set(before) == {"torch_b1_median_ms"}
+    # ... and every registered runtime's median at every batch (PyTorch eager batch 1 too, now), and the best
+    # runtime's, never a p90.
+    from lwdash.runtimes import list_runtimes
+
+    assert set(OBJECTIVES) - set(before) == {f"{rt}_b{b}_median_ms" for rt in ["best", *(r.key for r in list_runtimes())]
+                                             for b in (1, 32)} - set(before)
+    assert OBJECTIVES["best_b32_median_ms"] == ("min", "Best runtime latency, batch 32")
     with pytest.raises(ValueError, match="unknown objective"):
         SearchConfig(technique="magnitude_pruning", space=(AMOUNT,), objectives=("top1_acc", "ort_b32_p90_ms"))
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from lwdash.measure.catalogue import catalogue, speedups
-from lwdash.measure.metrics import Metrics
+from lwdash.measure.metrics import Metrics, best_runtime_key, compile_key
+from lwdash.runtimes import LATENCY_BATCHES, list_runtimes
 
 if TYPE_CHECKING:
     from lwdash.store.records import ResultRecord
@@ -31,10 +32,14 @@ _TAIL = ("threads", "test_samples")  # Metrics fields after the latency columns
 
 
 def measured_columns() -> list[str]:
-    """Every measured figure's column, in the frame's order: scalar fields, each runtime's latency, threads, samples."""
+    """Every measured figure's column, in the frame's order: scalar fields, the best runtime's and each runtime's
+    latency, the best runtime's key per batch (``best_b32_runtime``), each runtime's compile seconds per batch
+    (``inductor_b32_compile_s``), threads, samples."""
     scalars = [f.name for f in fields(Metrics) if f.name not in ("latency", "latency_notes")]
     latency = [s.key for s in catalogue() if s.runtime is not None]
-    return [c for c in scalars if c not in _TAIL] + latency + list(_TAIL)
+    best = [best_runtime_key(b) for b in LATENCY_BATCHES]
+    compile_s = [compile_key(rt.key, b) for rt in list_runtimes() for b in LATENCY_BATCHES]
+    return [c for c in scalars if c not in _TAIL] + latency + best + compile_s + list(_TAIL)
 
 
 def ratio_columns() -> dict[str, str]:

@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_DATA",
     "BundledDataset",
     "bundled_names",
+    "default_data_for",
     "get_bundled",
     "is_bundled",
     "list_bundled",
@@ -130,6 +131,20 @@ def get_bundled(ref: str) -> BundledDataset:
         return _REGISTRY[ref.strip().lower()]
     except KeyError:
         raise DataError(f"unknown bundled data set {ref!r}; bundled: {', '.join(_REGISTRY)}") from None
+
+
+def default_data_for(input_shape: tuple[int, ...] | list[int] | None) -> str:
+    """The bundled set to evaluate a model of this per-sample input shape on when none is chosen.
+
+    The first registered set of that shape that can be loaded here (Fashion-MNIST for 1x28x28
+    models, digits for 1x8x8 ones), else :data:`DEFAULT_DATA`.
+    """
+    if input_shape is not None:
+        shape = tuple(int(d) for d in input_shape)
+        for d in _REGISTRY.values():
+            if d.input_shape == shape and d.unavailable() is None:
+                return d.name
+    return DEFAULT_DATA
 
 
 def load_bundled(ref: str) -> Dataset:

@@ -10,7 +10,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from lwdash.measure.catalogue import LARGE_BATCH, latency_key, latency_metrics, live_view, metric, metrics_for
+from lwdash.measure.catalogue import (
+    BEST,
+    BEST_TITLE,
+    LARGE_BATCH,
+    latency_key,
+    latency_metrics,
+    live_view,
+    metric,
+    metrics_for,
+)
 from lwdash.runtimes import LATENCY_BATCHES, list_runtimes
 
 __all__ = [
@@ -89,7 +98,8 @@ class LatencyChoices(NamedTuple):
     """What the latency chart can be drawn for.
 
     Attributes:
-        runtimes: runtime key -> title, every registered runtime in display order.
+        runtimes: runtime key -> title, every registered runtime in display order, then
+            ``best`` (each result's fastest runtime at that batch).
         batches: the timed batch sizes.
         default_batch: the batch shown first.
     """
@@ -100,9 +110,11 @@ class LatencyChoices(NamedTuple):
 
 
 def latency_choices() -> LatencyChoices:
-    """The runtimes and batches a latency axis can show (the runtime registry, read now)."""
+    """The runtimes and batches a latency axis can show (the runtime registry, read now), and "best runtime"."""
     timed = {s.runtime for s in latency_metrics(stat="median")}
-    return LatencyChoices({rt.key: rt.title for rt in list_runtimes() if rt.key in timed}, LATENCY_BATCHES, LARGE_BATCH)
+    runtimes = {rt.key: rt.title for rt in list_runtimes() if rt.key in timed}
+    runtimes[BEST] = f"{BEST_TITLE} (each result's fastest)"
+    return LatencyChoices(runtimes, LATENCY_BATCHES, LARGE_BATCH)
 
 
 def latency_metric(runtime: str, batch: int, stat: str = "median") -> str:

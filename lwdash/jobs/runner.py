@@ -80,7 +80,7 @@ class _Baseline:
     weights: dict[str, Any]
 
 
-_BASELINE_CACHE: dict[tuple[str, str, int], _Baseline] = {}
+_BASELINE_CACHE: dict[tuple[str, str, int, tuple[str, ...]], _Baseline] = {}
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 8
 
@@ -170,11 +170,13 @@ def _monotonic(progress: ProgressFn) -> ProgressFn:
 
 
 def _measure_baseline(
-    model: LoadedModel, data: Dataset, work_dir: Path, threads: int, progress: ProgressFn
+    model: LoadedModel, data: Dataset, work_dir: Path, threads: int, progress: ProgressFn,
+    runtimes: tuple[str, ...] = (),
 ) -> _Baseline:
-    from lwdash.measure import export_onnx, measure_model, save_pt2, weight_summary
+    from lwdash.measure import export_onnx, measure_model, save_pt2, selected_runtimes, weight_summary
 
-    key = (_fingerprint_module(model.module), _fingerprint_data(data), threads)
+    runtimes = selected_runtimes(runtimes)
+    key = (_fingerprint_module(model.module), _fingerprint_data(data), threads, runtimes)
     with _CACHE_LOCK:
         cached = _BASELINE_CACHE.get(key)
     if cached is not None:
@@ -190,7 +192,8 @@ def _measure_baseline(
         pt2_path.unlink(missing_ok=True)
         pt2_path = None
     progress(0.35, "baseline: measuring accuracy, size and latency")
-    metrics, preds = measure_model(model.module, Path(onnx_path), pt2_path, data, reference_preds=None, threads=threads)
+    metrics, preds = measure_model(model.module, Path(onnx_path), pt2_path, data, reference_preds=None, threads=threads,
+                                   runtimes=runtimes)
     progress(0.9, "baseline: weight statistics")
     weights = weight_summary(model.module, bins=60)
     base = _Baseline(metrics=metrics, preds=preds.detach().clone(), weights=weights)
@@ -202,7 +205,8 @@ def _measure_baseline(
     return base
 
 
-def measure_reference(model: LoadedModel, data: Dataset, work_dir: Path, threads: int, progress: ProgressFn) -> Metrics:
+def measure_reference(model: LoadedModel, data: Dataset, work_dir: Path, threads: int, progress: ProgressFn,
+                      runtimes: tuple[str, ...] = ()) -> Metrics:
     """Measure ``model`` as it stands, exactly as :func:`execute` measures a job's baseline.
 
     Args:
@@ -211,8 +215,9 @@ def measure_reference(model: LoadedModel, data: Dataset, work_dir: Path, threads
         work_dir: where the ONNX and ``.pt2`` exports are written while they are measured.
         threads: intra-op threads for every latency.
         progress: called with (fraction 0..1, message).
+        runtimes: the runtime keys to time (``()``: ``LWDASH_RUNTIMES``, else the defaults).
     """
-    return _measure_baseline(model, data, work_dir, threads, progress).metrics
+    return _measure_baseline(model, data, work_dir, threads, progress, runtimes).metrics
 
 
 def _measured_notes(baseline: Metrics, compressed: Metrics) -> list[str]:
@@ -239,8 +244,9 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
     """Compress ``model`` as ``spec`` says, measure it against its baseline and write the artifacts.
 
     Writes ``out_dir/model.onnx``, ``out_dir/model.pt2`` (absent when the compressed module
-    cannot be exported with ``torch.export``), ``out_dir/result.json``, ``out_dir/model_card.md``
-    and ``out_dir/model_card.json``.
+    cannot be exported with ``torch.export``), each measured runtime's own artifact (OpenVINO IR
+    ``model.xml`` + ``model.bin``, TVM's ``model_tvm.so``: :func:`lwdash.measure.export_runtime_artifacts`),
+    ``out_dir/result.json``, ``out_dir/model_card.md`` and ``out_dir/model_card.json``.
 
     Args:
         spec: the job (technique config in its dict form, seed, threads).
@@ -257,7 +263,16 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
         DataError: the data does not fit the model.
     """
     from lwdash.data import check_model_fits
-    from lwdash.measure import environment, export_onnx, measure_model, save_pt2, weight_summary, write_onnx
+    from lwdash.measure import (
+        environment,
+        export_onnx,
+        export_runtime_artifacts,
+        measure_model,
+        save_pt2,
+        selected_runtimes,
+        weight_summary,
+        write_onnx,
+    )
     from lwdash.measure.weights import summary_ranges
     from lwdash.techniques import RunContext, config_from_dict, get_technique
 
@@ -266,6 +281,7 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     threads = max(1, int(spec.threads))
+    runtimes = selected_runtimes(spec.runtimes)  # one set for the baseline and the result
 
     progress(0.0, "checking the config, the model and the data")
     key, cfg = config_from_dict(spec.technique)
@@ -296,7 +312,7 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
 
     work_dir = out_dir / "_baseline"
     try:
-        base = _measure_baseline(model, data, work_dir, threads, _stage(progress, 0.62, 0.8))
+        base = _measure_baseline(model, data, work_dir, threads, _stage(progress, 0.62, 0.8), runtimes)
     finally:
         if work_dir.exists():
             for p in work_dir.iterdir():
@@ -304,7 +320,11 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
             work_dir.rmdir()
 
     progress(0.8, "measuring the compressed model")
-    metrics, _ = measure_model(module, onnx_path, pt2_path, data, reference_preds=base.preds, threads=threads)
+    metrics, _ = measure_model(module, onnx_path, pt2_path, data, reference_preds=base.preds, threads=threads,
+                               runtimes=runtimes)
+    progress(0.9, "writing each runtime's artifact")
+    runtime_files, export_notes = export_runtime_artifacts({"onnx": onnx_path, "pt2": pt2_path}, out_dir,
+                                                           runtimes=runtimes)
     progress(0.92, "weight statistics")
     # The baseline's histogram ranges, so both models' histograms share bin edges (overlays line up).
     compressed_weights = weight_summary(module, bins=60, ranges=summary_ranges(base.weights) or None)
@@ -317,6 +337,7 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
     notes = tuple(compressed.notes) + tuple(n for n in _measured_notes(base.metrics, metrics) if n not in compressed.notes)
     if pt2_path is None:
         notes += ("the compressed model could not be exported with torch.export: no model.pt2 (ONNX only)",)
+    notes += tuple(f"no {get_runtime(k).title} artifact to download: {why}" for k, why in export_notes.items())
     steps = tuple(dict(s) for s in compressed.steps)
 
     progress(0.96, "writing the result and the model card")
@@ -348,6 +369,8 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
         },
         "seed": spec.seed,
         "threads": threads,
+        "runtimes": list(runtimes),
+        "downloads": sorted(["model.onnx", *(["model.pt2"] if pt2_path is not None else []), *runtime_files]),
         "wall_s": round(time.perf_counter() - t0, 3),
     }
     result_path = out_dir / "result.json"
@@ -360,6 +383,7 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
     artifacts = {"model.onnx": onnx_path}
     if pt2_path is not None:
         artifacts["model.pt2"] = pt2_path
+    artifacts.update(runtime_files)
     artifacts.update({"result.json": result_path, "model_card.md": card_md, "model_card.json": card_json})
     progress(1.0, "done")
     return RunOutput(
@@ -426,6 +450,8 @@ def _ratio_text(kind: str, base: Any, comp: Any) -> str:
 
 
 def _card_dict(result: dict[str, Any]) -> dict[str, Any]:
+    from lwdash.analysis.latency_matrix import runtime_downloads
+
     b, c = result["baseline"], result["compressed"]
     fb, fc = flatten(b), flatten(c)
     ratios = {}
@@ -440,6 +466,7 @@ def _card_dict(result: dict[str, Any]) -> dict[str, Any]:
         "baseline": b,
         "compressed": c,
         "vs_baseline": ratios,
+        "how_to_run": {f"{name} ({title})": how for name, title, how in runtime_downloads(result.get("downloads") or ())},
         "notes": result["notes"],
         "environment": result["environment"],
         "seed": result.get("seed"),
@@ -449,6 +476,8 @@ def _card_dict(result: dict[str, Any]) -> dict[str, Any]:
 
 def render_model_card(result: dict[str, Any]) -> str:
     """A readable Markdown model card from a ``result.json`` dict: config, metrics vs baseline, notes, environment."""
+    from lwdash.analysis.latency_matrix import matrix_caveats, matrix_markdown, runtime_downloads
+
     tech = result["technique"]
     model = result["model"]
     data = result["data"]
@@ -466,6 +495,7 @@ def render_model_card(result: dict[str, Any]) -> str:
         "",
         "- `model.onnx`: the compressed model for ONNX Runtime (one file, dynamic batch).",
         "- `model.pt2`: the PyTorch form (`torch.export.load(...).module()`), when it could be exported.",
+        *[f"- `{name}`: {title}: {how}" for name, title, how in runtime_downloads(result.get("downloads") or ())],
         "- `result.json`: every measured figure, baseline and compressed.",
         "",
         "## Configuration",
@@ -492,6 +522,12 @@ def render_model_card(result: dict[str, Any]) -> str:
             continue
         bv, cv = fb[spec.key], fc[spec.key]
         lines.append(f"| {spec.card} | {_fmt(spec.kind, bv)} | {_fmt(spec.kind, cv)} | {_ratio_text(spec.kind, bv, cv)} |")
+    try:
+        mb, mc = Metrics.from_dict(b), Metrics.from_dict(c)
+        lines += ["", "## Latency on every runtime (median / p90 ms, this result then its baseline)", "",
+                  *matrix_markdown(mb, mc), "", *[f"- {line}" for line in matrix_caveats(mc)]]
+    except TypeError:  # a partial record (not a measured result): no matrix
+        pass
     notes = result.get("notes") or []
     lines += ["", "## Notes", ""]
     lines += [f"- {n}" for n in notes] if notes else ["- none"]

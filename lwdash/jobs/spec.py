@@ -34,6 +34,11 @@ class JobSpec:
     # own metrics) -> an analysis
     kind: str = "compress"
     search_id: str = ""  # the search that proposed this job as one of its trials ("" for other jobs)
+    # runtime keys to measure latency on (lwdash.runtimes); () = the worker's LWDASH_RUNTIMES, else the defaults
+    runtimes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "runtimes", tuple(str(k) for k in self.runtimes or ()))  # a stored list reads back
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ if TYPE_CHECKING:
     from lwdash.measure.latency import (
         LatencyStats,
         TimingPolicy,
-        measure_latencies,
         measure_ort_latency,
         measure_torch_latency,
         time_runner,
     )
     from lwdash.measure.macs import MacsError, count_macs
+    from lwdash.measure.runtime_timing import export_runtime_artifacts, measure_latencies, selected_runtimes
     from lwdash.measure.size import SizeCounts, count_sizes
     from lwdash.measure.weights import collect_weight_tensors, summary_ranges, weight_summary
 
@@ -47,6 +47,7 @@ __all__ = [
     "evaluate_onnx",
     "evaluate_torch",
     "export_onnx",
+    "export_runtime_artifacts",
     "make_session",
     "measure_latencies",
     "measure_model",
@@ -55,6 +56,7 @@ __all__ = [
     "metric",
     "metrics_for",
     "save_pt2",
+    "selected_runtimes",
     "summary_ranges",
     "time_runner",
     "torch_threads",
@@ -78,7 +80,9 @@ _WHERE = {
     "write_onnx": "export",
     "LatencyStats": "latency",
     "TimingPolicy": "latency",
-    "measure_latencies": "latency",
+    "measure_latencies": "runtime_timing",
+    "export_runtime_artifacts": "runtime_timing",
+    "selected_runtimes": "runtime_timing",
     "time_runner": "latency",
     "measure_ort_latency": "latency",
     "measure_torch_latency": "latency",

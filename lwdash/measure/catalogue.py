@@ -13,6 +13,13 @@ table), ``detail`` (one result against its baseline), ``card`` (the model card).
 ``objective`` label can be a search objective. Ratio and speed-up columns of the results frame
 are named here too (:attr:`MetricSpec.ratio`, :func:`speedup_key`).
 
+Besides the registered runtimes, the pseudo-runtime ``best`` (:data:`~lwdash.runtimes.BEST`) has
+latency metrics: the fastest runtime timed for that record at the batch (``best_b32_median_ms``);
+its speed-up column (``best_b32_speedup``) is the baseline's best over the result's best. Per
+runtime, only the batch-32 median is on the side-by-side table and the model card's headline
+table; the whole runtime x batch x statistic matrix is on the result detail, the model card's
+latency matrix, the report and the CSV (:mod:`lwdash.analysis.latency_matrix`).
+
 Standard library only at import time (no torch, no pandas).
 """
 from __future__ import annotations
@@ -24,9 +31,11 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from lwdash.measure.metrics import LATENCY_STATS, latency_key
-from lwdash.runtimes import LATENCY_BATCHES, list_runtimes, registry_revision
+from lwdash.runtimes import BEST, LATENCY_BATCHES, list_runtimes, registry_revision
 
 __all__ = [
+    "BEST",
+    "BEST_TITLE",
     "LARGE_BATCH",
     "PRIMARY_RUNTIME",
     "VIEWS",
@@ -53,6 +62,8 @@ VIEWS: tuple[str, ...] = ("axis", "compare", "detail", "card")
 PRIMARY_RUNTIME = "ort"
 #: The larger of the timed batch sizes: the headline batch.
 LARGE_BATCH = max(LATENCY_BATCHES)
+#: The title of the ``best`` pseudo-runtime on axes, in objectives and tables.
+BEST_TITLE = "Best runtime"
 
 _ALL = frozenset(VIEWS)
 # kind -> (shown unit, scale from the stored unit) on chart axes, unless a metric says otherwise
@@ -150,19 +161,28 @@ _SCALARS: tuple[MetricSpec, ...] = (
 )
 
 
+def _runtime_views(batch: int, stat: str) -> frozenset[str]:
+    # The result detail and the model card show each runtime in the latency matrix instead.
+    if stat != "median":
+        return frozenset({"axis"})
+    return frozenset({"axis", "compare", "card"}) if batch == LARGE_BATCH else frozenset({"axis"})
+
+
 def _latency_specs() -> tuple[MetricSpec, ...]:
     out = []
-    for rt in list_runtimes():
+    names = [(rt.key, rt.title, rt.short, rt.row_title) for rt in list_runtimes()]
+    for key, title, short, row_title in [(BEST, BEST_TITLE, "best", BEST_TITLE), *names]:
         for batch in LATENCY_BATCHES:
             for stat in LATENCY_STATS:
                 median = stat == "median"
+                views = _ALL if key == BEST and median else frozenset({"axis", "detail"}) if key == BEST else (
+                    _runtime_views(batch, stat))
                 out.append(MetricSpec(
-                    key=latency_key(rt.key, batch, stat), label=f"{rt.title} latency, batch {batch}", unit="ms",
-                    scale=1.0, direction="min", kind="ms", short=f"{rt.short} b{batch} {'latency' if median else stat}",
-                    row=f"{rt.row_title} batch {batch}, {stat} (ms)", card=f"{rt.row_title} latency, batch {batch} ({stat})",
-                    objective=f"{rt.title} latency, batch {batch}" if median else "",
-                    views=_ALL if median else frozenset({"axis", "detail"}),
-                    runtime=rt.key, batch=batch, stat=stat,
+                    key=latency_key(key, batch, stat), label=f"{title} latency, batch {batch}", unit="ms",
+                    scale=1.0, direction="min", kind="ms", short=f"{short} b{batch} {'latency' if median else stat}",
+                    row=f"{row_title} batch {batch}, {stat} (ms)", card=f"{row_title} latency, batch {batch} ({stat})",
+                    objective=f"{title} latency, batch {batch}" if median else "",
+                    views=views, runtime=key, batch=batch, stat=stat,
                 ))
     return tuple(out)
 
@@ -172,7 +192,8 @@ _CACHE_LOCK = threading.Lock()
 
 
 def catalogue() -> tuple[MetricSpec, ...]:
-    """Every metric, in display order: the scalar figures, then each runtime's latency (batch, then statistic)."""
+    """Every metric, in display order: the scalar figures, the best runtime's latency, then each runtime's
+    (batch, then statistic)."""
     rev = registry_revision()
     with _CACHE_LOCK:
         cached = _CACHE.get("specs")

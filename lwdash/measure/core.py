@@ -1,6 +1,7 @@
 """``measure_model``: every figure of one model, measured the same way for a baseline and its compressed form."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -9,9 +10,10 @@ from torch import nn
 from lwdash.data import Dataset
 from lwdash.measure.accuracy import evaluate_onnx, evaluate_torch, make_session
 from lwdash.measure.export import runnable_form
-from lwdash.measure.latency import DEFAULT_POLICY, TimingPolicy, measure_latencies
+from lwdash.measure.latency import DEFAULT_POLICY, TimingPolicy
 from lwdash.measure.macs import count_macs
 from lwdash.measure.metrics import Metrics
+from lwdash.measure.runtime_timing import measure_latencies
 from lwdash.measure.size import compressed_file_bytes, count_sizes, file_bytes
 from lwdash.runtimes import LATENCY_BATCHES
 
@@ -29,6 +31,7 @@ def measure_model(
     reference_preds: torch.Tensor | None,
     threads: int = 1,
     timing: TimingPolicy = DEFAULT_POLICY,
+    runtimes: Sequence[str] | str | None = None,
 ) -> tuple[Metrics, torch.Tensor]:
     """Measure accuracy, size, MACs and latency of a model's two forms.
 
@@ -39,11 +42,13 @@ def measure_model(
     * sizes: file bytes of both artifacts, zlib-9 bytes of the ONNX file, and the parameter
       counts and sparse-encoding bytes of the PyTorch form's weights (:mod:`lwdash.measure.size`);
     * MACs: counted from the ONNX graph for one sample (:mod:`lwdash.measure.macs`);
-    * latency: median and p90 for batch 1 and batch 32 of real test samples on every registered
-      runtime (:mod:`lwdash.runtimes`: ONNX Runtime on the ONNX file, PyTorch eager on the PyTorch
-      form, ...), at ``threads`` threads, one :class:`TimingPolicy` for all
-      (:func:`lwdash.measure.latency.measure_latencies`); a runtime that cannot run here or
-      cannot take the artifact is left out with its reason in ``Metrics.latency_notes``.
+    * latency: median, p90 and compile time for batch 1 and batch 32 of real test samples on
+      every selected runtime (:mod:`lwdash.runtimes`: ONNX Runtime on the ONNX file with fusion
+      on and off, OpenVINO, PyTorch eager on the PyTorch form, torch.compile on the ``.pt2``,
+      TVM, ...), at ``threads`` threads, one :class:`TimingPolicy` for all
+      (:func:`lwdash.measure.runtime_timing.measure_latencies`); a runtime that is not selected,
+      cannot run here, cannot take the artifact, fails, crashes or hangs is left out with its
+      reason in ``Metrics.latency_notes``.
 
     Args:
         module: the PyTorch form (float32 input ``(B, *data.input_shape)``); not modified.
@@ -52,15 +57,17 @@ def measure_model(
             (``pt2_bytes`` is then 0).
         data: the data set; its test split is used.
         reference_preds: the baseline's ONNX predictions on the same test split, or None.
-        threads: PyTorch and ONNX Runtime intra-op threads.
+        threads: every runtime's intra-op threads.
         timing: the latency stopping rule.
+        runtimes: the runtime keys to time (``None`` or empty: the ``LWDASH_RUNTIMES`` setting,
+            else the runtimes registered as defaults); see :func:`~lwdash.measure.selected_runtimes`.
 
     Returns:
         ``(metrics, preds)`` where ``preds`` are the ONNX artifact's int64 test predictions.
 
     Raises:
-        ValueError: ``threads`` < 1, the test split is empty, or ``reference_preds`` does not
-            match the test split's length.
+        ValueError: ``threads`` < 1, the test split is empty, ``reference_preds`` does not
+            match the test split's length, or an unknown runtime key.
         FileNotFoundError: ``onnx_path`` does not exist.
     """
     if threads < 1:
@@ -82,10 +89,13 @@ def measure_model(
     agreement = 1.0 if reference_preds is None else int((preds == reference_preds.to(preds.dtype)).sum()) / len(test)
 
     sizes = count_sizes(module)
-    latency, latency_notes = measure_latencies({"onnx": onnx_path, "pytorch": module}, test, threads=threads,
-                                               policy=timing)
+    has_pt2 = pt2_path is not None and Path(pt2_path).is_file()
+    latency, latency_notes = measure_latencies(
+        {"onnx": onnx_path, "pytorch": module, "pt2": Path(pt2_path) if has_pt2 else None},  # type: ignore[arg-type]
+        test, threads=threads, policy=timing, runtimes=runtimes,
+    )
 
-    pt2_bytes = file_bytes(pt2_path) if pt2_path is not None and Path(pt2_path).is_file() else 0
+    pt2_bytes = file_bytes(pt2_path) if has_pt2 else 0  # type: ignore[arg-type]
     metrics = Metrics(
         top1_acc=ort_eval.top1_acc,
         torch_top1_acc=torch_eval.top1_acc,

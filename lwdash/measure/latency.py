@@ -12,15 +12,14 @@ large one is capped. Inputs are real samples: batch ``b`` is the first ``b`` tes
 Median and p90 are reported (and the interquartile range): timings on a shared CPU have a long
 right tail, so the mean is not used.
 
-:func:`measure_latencies` times every registered runtime at every batch of
-:data:`~lwdash.runtimes.LATENCY_BATCHES` with one :class:`TimingPolicy`; a runtime that is not
-available here, or that cannot take the artifact, is skipped with its one-line reason.
+:func:`lwdash.measure.runtime_timing.measure_latencies` times every selected runtime at every
+batch of :data:`~lwdash.runtimes.LATENCY_BATCHES` with these primitives and one :class:`TimingPolicy`.
 """
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,8 +30,7 @@ from torch import nn
 
 from lwdash.data import Split
 from lwdash.measure.accuracy import make_session
-from lwdash.measure.metrics import LatencyRecord
-from lwdash.runtimes import LATENCY_BATCHES, Runner, UnsupportedArtifact, list_runtimes
+from lwdash.runtimes import Runner
 from lwdash.runtimes.onnx_runtime import session_runner
 from lwdash.runtimes.torch_eager import module_runner
 
@@ -44,7 +42,6 @@ __all__ = [
     "LatencyStats",
     "TimingPolicy",
     "batch_from_split",
-    "measure_latencies",
     "measure_ort_latency",
     "measure_torch_latency",
     "time_callable",
@@ -193,47 +190,6 @@ def time_runner(runner: Runner, x: torch.Tensor, *, policy: TimingPolicy = DEFAU
     with runner.scope():
         feed = runner.prepare(x)
         return time_callable(lambda: runner.run(feed), batch_size=int(x.shape[0]), policy=policy)
-
-
-def measure_latencies(
-    artifacts: Mapping[str, Any],
-    split: Split,
-    *,
-    threads: int = 1,
-    policy: TimingPolicy = DEFAULT_POLICY,
-) -> tuple[tuple[LatencyRecord, ...], dict[str, str]]:
-    """Time every registered runtime on its artifact at every batch of ``LATENCY_BATCHES``.
-
-    Args:
-        artifacts: artifact kind (``"onnx"``, ``"pytorch"``) -> what that kind's runtimes load.
-        split: batch ``b`` is its first ``b`` samples (:func:`batch_from_split`).
-        threads: intra-op threads of every runtime.
-        policy: the one stopping rule of every timing.
-
-    Returns:
-        ``(records, notes)``: a :class:`LatencyRecord` per runtime and batch timed, in registry
-        order, and runtime key -> the one-line reason it was not timed (not available here, no
-        such artifact, or it refused the artifact with :class:`~lwdash.runtimes.UnsupportedArtifact`).
-    """
-    batches = {b: batch_from_split(split, b) for b in LATENCY_BATCHES}
-    records: list[LatencyRecord] = []
-    notes: dict[str, str] = {}
-    for rt in list_runtimes():
-        reason = rt.unavailable_reason()
-        if reason is None and artifacts.get(rt.artifact) is None:
-            reason = f"{rt.title}: no {rt.artifact} artifact to run"
-        if reason is None:
-            try:
-                runner = rt.load(artifacts[rt.artifact], threads)
-            except UnsupportedArtifact as e:
-                reason = (str(e).strip().splitlines() or [f"{rt.title} cannot take this artifact"])[0]
-        if reason is not None:
-            notes[rt.key] = reason
-            continue
-        for b, x in batches.items():
-            stats = time_runner(runner, x, policy=policy)
-            records.append(LatencyRecord(rt.key, b, stats.median_ms, stats.p90_ms))
-    return tuple(records), notes
 
 
 def measure_torch_latency(

@@ -1,8 +1,8 @@
 """The architecture registry: every architecture a state-dict upload (or a sample) can name.
 
-An explicit allow-list (a dict written out below, never ``globals()``): the digits samples from
-:mod:`lwdash.models.samples` and a few torchvision classification models, always built with
-``weights=None`` (no download).
+An explicit allow-list (a dict written out below, never ``globals()``): the Fashion-MNIST samples
+from :mod:`lwdash.models.fashion_samples`, the digits samples from :mod:`lwdash.models.samples`
+and a few torchvision classification models, always built with ``weights=None`` (no download).
 """
 
 from __future__ import annotations
@@ -14,6 +14,14 @@ import torchvision
 from torch import nn
 
 from lwdash.models.base import ModelLoadError
+from lwdash.models.fashion_samples import (
+    FASHION_INPUT_SHAPE,
+    FashionCNN,
+    FashionStudent,
+    FashionViT,
+    ResNet20,
+    fashion_mobilenet_v2,
+)
 from lwdash.models.samples import (
     DIGITS_INPUT_SHAPE,
     DigitsCNN,
@@ -42,7 +50,7 @@ class ArchitectureSpec:
         name: registry key (stable, persisted in model records).
         build: ``build(num_classes) -> nn.Module`` with random weights.
         input_shape: per-sample input shape, no batch dim.
-        family: ``"digits"`` (bundled samples) or ``"torchvision"``.
+        family: ``"fashion_mnist"`` or ``"digits"`` (bundled samples) or ``"torchvision"``.
     """
 
     name: str
@@ -61,6 +69,11 @@ def _torchvision(name: str) -> Callable[[int], nn.Module]:
 _REGISTRY: dict[str, ArchitectureSpec] = {
     spec.name: spec
     for spec in (
+        ArchitectureSpec("fashion_resnet20", ResNet20, FASHION_INPUT_SHAPE, "fashion_mnist"),
+        ArchitectureSpec("fashion_mobilenet_v2", fashion_mobilenet_v2, FASHION_INPUT_SHAPE, "fashion_mnist"),
+        ArchitectureSpec("fashion_cnn", FashionCNN, FASHION_INPUT_SHAPE, "fashion_mnist"),
+        ArchitectureSpec("fashion_vit", FashionViT, FASHION_INPUT_SHAPE, "fashion_mnist"),
+        ArchitectureSpec("fashion_student", FashionStudent, FASHION_INPUT_SHAPE, "fashion_mnist"),
         ArchitectureSpec("digits_mlp", DigitsMLP, DIGITS_INPUT_SHAPE, "digits"),
         ArchitectureSpec("digits_cnn", DigitsCNN, DIGITS_INPUT_SHAPE, "digits"),
         ArchitectureSpec("digits_mobilenet_v2", digits_mobilenet_v2, DIGITS_INPUT_SHAPE, "digits"),
@@ -78,7 +91,7 @@ _REGISTRY: dict[str, ArchitectureSpec] = {
 
 
 def list_architectures() -> list[str]:
-    """Names of every known architecture, digits samples first, then torchvision models."""
+    """Names of every known architecture: Fashion-MNIST samples, digits samples, then torchvision models."""
     return list(_REGISTRY)
 
 

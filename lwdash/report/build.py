@@ -16,14 +16,23 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from lwdash.analysis.frame import load_results_frame
+from lwdash.analysis.latency_matrix import best_runtime, fusion_text, latency_matrix, matrix_caveats
 from lwdash.figures import (
     plot_tradeoff,
     plot_tradeoff_3d,
     tradeoff3d_info,
     tradeoff_info,
 )
-from lwdash.measure.catalogue import LARGE_BATCH, PRIMARY_RUNTIME, latency_key, latency_metrics, speedup_key
-from lwdash.runtimes import get_runtime, list_runtimes
+from lwdash.measure.catalogue import (
+    BEST,
+    LARGE_BATCH,
+    PRIMARY_RUNTIME,
+    latency_key,
+    latency_metrics,
+    speedup_key,
+)
+from lwdash.measure.metrics import best_runtime_key
+from lwdash.runtimes import LATENCY_BATCHES, get_runtime, list_runtimes
 
 if TYPE_CHECKING:
     from lwdash.store.sqlite import SqliteStore
@@ -53,8 +62,9 @@ _HEADLINE_SPEEDUP = speedup_key(PRIMARY_RUNTIME, LARGE_BATCH)
 def _table_columns() -> dict[str, tuple[str, str]]:
     """The report's results table: frame column -> (header, format kind).
 
-    The primary runtime's latencies, then the batch-32 speed-up on every registered runtime (from
-    the metric catalogue, so a newly registered runtime gets its column).
+    The primary runtime's latencies, the best runtime at batch 32 (its key, median, and speed-up
+    over the baseline's best runtime), then the batch-32 speed-up on every registered runtime
+    (from the metric catalogue, so a newly registered runtime gets its column).
     """
     primary = get_runtime(PRIMARY_RUNTIME).short
     latency = {s.key: (f"{primary} b{s.batch} ms", "ms") for s in latency_metrics(runtime=PRIMARY_RUNTIME, stat="median")}
@@ -70,6 +80,9 @@ def _table_columns() -> dict[str, tuple[str, str]]:
         "sparse_ratio": ("sparse ratio", "x3"),
         "macs_ratio": ("MACs ratio", "x3"),
         **latency,
+        best_runtime_key(LARGE_BATCH): (f"best runtime b{LARGE_BATCH}", "runtime"),
+        latency_key(BEST, LARGE_BATCH): (f"best b{LARGE_BATCH} ms", "ms"),
+        speedup_key(BEST, LARGE_BATCH): (f"best vs baseline's best b{LARGE_BATCH}", "x2"),
         **speedup,
         "created_at": ("finished", "time"),
         "id": ("result id", "text"),
@@ -124,7 +137,48 @@ def _cell(kind: str, v: Any) -> str:
         return f"{float(v):.4g}"
     if kind == "time":
         return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")
+    if kind == "runtime":
+        try:
+            return get_runtime(str(v)).short
+        except ValueError:
+            return str(v)
     return str(v)
+
+
+def _matrix_section(records: Sequence[Any]) -> list[str]:
+    """Per result: runtime x batch x fusion, median / p90 ms, beside its baseline's, and the best runtime."""
+    parts = ["<h2>Latency on every runtime</h2>",
+             "<p>Each result and its baseline on every runtime (median / p90 ms after warm-up, same process and "
+             "threads); the speed-up is the baseline's median on that runtime over the result's. \"fusion\" is "
+             "the runtime's layer fusion: ONNX Runtime is measured with graph optimisation on (ORT_ENABLE_ALL) "
+             "and off (ORT_DISABLE_ALL).</p>"]
+    caveats: dict[str, None] = {}
+    for r in records:
+        best = best_runtime(r.baseline, r.compressed)
+        head = f"<h3>{html.escape(r.label)} <span class='meta'>({html.escape(r.id[:8])})</span></h3>"
+        if best is not None:
+            head += (f"<p>Best runtime at batch {best.batch}: <b>{html.escape(best.title)}</b>, "
+                     f"{best.median_ms:.3f} ms; the baseline's best is {html.escape(best.baseline_title)}, "
+                     f"{best.baseline_median_ms:.3f} ms: <b>{best.speedup:.2f}x</b>.</p>")
+            if best.slower_everywhere:
+                head += f"<p class='warn'><b>{html.escape(best.slower_text())}</b></p>"
+        rows = []
+        for row in latency_matrix(r.baseline, r.compressed):
+            cells = [row.title, fusion_text(row.fusion)]
+            for b in LATENCY_BATCHES:
+                cells += [f"{_cell('ms', row.median_ms[b])} / {_cell('ms', row.p90_ms[b])}",
+                          f"{_cell('ms', row.baseline_median_ms[b])} / {_cell('ms', row.baseline_p90_ms[b])}",
+                          _cell("x2", row.speedup(b))]
+            cells += [", ".join(f"b{b} {row.compile_s[b]:.2f}" for b in LATENCY_BATCHES
+                                if math.isfinite(row.compile_s[b])) or "-", row.note or ""]
+            rows.append(cells)
+        headers = ["runtime", "fusion"]
+        for b in LATENCY_BATCHES:
+            headers += [f"b{b} ms", f"baseline b{b} ms", f"b{b} speed-up"]
+        parts += [head, _table([*headers, "compile s", "note"], rows, numeric_from=2)]
+        caveats.update(dict.fromkeys(matrix_caveats(r.compressed)))
+    parts += [f"<p class='note'>{html.escape(c)}</p>" for c in caveats]
+    return parts
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_from: int = 99) -> str:
@@ -159,7 +213,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;
 padding:0 16px}
 h1{margin-bottom:4px}h2{margin-top:36px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.meta{color:#666}table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}
+.meta{color:#666}.warn{color:#b00020}table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}
 th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}th{background:#f4f4f4}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.chart{margin:12px 0 24px}
 code{background:#f4f4f4;padding:1px 4px;border-radius:3px}.note{color:#8a5a00}
@@ -208,7 +262,7 @@ def build_report_html(
     parts.append(
         "<p>Every figure below was measured, not estimated: accuracy on the held-out test split, the ONNX "
         "artifact run in ONNX Runtime and the PyTorch form in eager mode, latency as the median of repeated "
-        "runs after warm-up at a fixed thread count, each result measured against its own baseline in the "
+        "runs after warm-up at a fixed thread count on every runtime the job measured, each result measured against its own baseline in the "
         "same process. Ratios are compressed / baseline; speed-ups are baseline time / compressed time.</p>"
     )
     if len(frame):
@@ -229,6 +283,7 @@ def build_report_html(
     cols = [c for c in table if c in frame.columns]
     rows = [[_cell(table[c][1], frame.at[i, c]) for c in cols] for i in range(len(frame))]
     parts.append(_table([table[c][0] for c in cols], rows, numeric_from=3))
+    parts += _matrix_section(records)
     parts.append("<h2>Configurations and notes</h2>")
     cfg_rows = []
     for r in records:

@@ -39,5 +39,7 @@ TORCH_EAGER = register_runtime(Runtime(
     row_title="PyTorch",
     artifact="pytorch",
     load=_load,
+    engine="PyTorch eager",
     description="one eager forward pass of the PyTorch form under torch.inference_mode()",
+    how_to_run='`m = torch.export.load("model.pt2").module(); m(x)` under `torch.inference_mode()`',
 ))

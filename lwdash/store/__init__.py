@@ -8,6 +8,7 @@ from lwdash.store.records import (
     ResultRecord,
     SearchRecord,
     SearchTrialRecord,
+    StoreBusy,
     WorkerRecord,
 )
 from lwdash.store.sqlite import MODEL_SUFFIXES, SqliteStore
@@ -21,6 +22,7 @@ __all__ = [
     "SearchRecord",
     "SearchTrialRecord",
     "SqliteStore",
+    "StoreBusy",
     "WorkerRecord",
     "open_store",
 ]

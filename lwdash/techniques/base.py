@@ -77,14 +77,16 @@ def knob(
     label: str | None = None,
     sweepable: bool = False,
     stored_default: Any = dataclasses.MISSING,
+    since: int = 2,
 ) -> Any:
     """Declare a config field with its default, bounds and help text (read by :func:`form_spec`).
 
     ``sweepable`` marks a numeric knob for which the form accepts several values at once,
     each of which becomes its own job (for example pruning ratios 0.3, 0.5, 0.7).
     ``stored_default`` is the value a stored config that predates the knob was run with (a knob
-    added later with a different default): :func:`config_from_dict` fills it in for records of an
-    older :data:`CONFIG_FORMAT_VERSION`, so an old job reads back as what it ran.
+    added later with a different default): :func:`config_from_dict` fills it in for records
+    written before :data:`CONFIG_FORMAT_VERSION` ``since`` (the version that added the knob), so
+    an old job reads back as what it ran.
     """
     meta = {
         "help": help,
@@ -98,6 +100,7 @@ def knob(
     }
     if stored_default is not dataclasses.MISSING:
         meta["stored_default"] = stored_default
+        meta["since"] = since
     return field(default=default, metadata=meta)
 
 
@@ -312,7 +315,8 @@ def list_techniques() -> list[Technique]:
 
 
 #: 2: knobs may declare ``stored_default`` (what a version-1 record that lacks them ran with).
-CONFIG_FORMAT_VERSION = 2
+#: 3: ``int8_static`` chooses its activation type by measurement (``activations``; version-2 records ran int8).
+CONFIG_FORMAT_VERSION = 3
 
 
 def config_to_dict(key: str, cfg: TechniqueConfig) -> dict[str, Any]:
@@ -348,18 +352,19 @@ def config_from_dict(d: dict[str, Any]) -> tuple[str, TechniqueConfig]:
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"unknown fields for {key}: {sorted(unknown)}; accepted: {sorted(names)}")
-    if int(d.get("version") or CONFIG_FORMAT_VERSION) < CONFIG_FORMAT_VERSION:
-        _fill_stored_defaults(tech.config_type, data)
+    version = int(d.get("version") or CONFIG_FORMAT_VERSION)
+    if version < CONFIG_FORMAT_VERSION:
+        _fill_stored_defaults(tech.config_type, data, version)
         for step in data.get("steps") or ():  # a stored pipeline's steps were written in full too
             if isinstance(step, dict) and isinstance(step.get("technique"), str) and step["technique"] in _REGISTRY:
-                _fill_stored_defaults(_REGISTRY[step["technique"]].config_type, step)
+                _fill_stored_defaults(_REGISTRY[step["technique"]].config_type, step, version)
     return key, build_config(tech.config_type, data)
 
 
-def _fill_stored_defaults(cfg_type: type[TechniqueConfig], data: dict[str, Any]) -> None:
-    """A config stored in full before a knob existed ran with the knob's ``stored_default``: fill it in."""
+def _fill_stored_defaults(cfg_type: type[TechniqueConfig], data: dict[str, Any], version: int) -> None:
+    """A config stored in full (at ``version``) before a knob existed ran with the knob's ``stored_default``: fill it in."""
     for f in dataclasses.fields(cfg_type):
-        if f.name not in data and "stored_default" in f.metadata:
+        if f.name not in data and "stored_default" in f.metadata and version < f.metadata["since"]:
             data[f.name] = f.metadata["stored_default"]
 
 

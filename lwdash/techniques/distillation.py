@@ -33,9 +33,10 @@ __all__ = [
     "params_count",
 ]
 
-StudentChoice = Literal["narrow_0.5", "narrow_0.25", "narrow_0.125", "shallow", "digits_student"]
+StudentChoice = Literal["narrow_0.5", "narrow_0.25", "narrow_0.125", "shallow", "digits_student", "fashion_student"]
 
-_DIGITS_STUDENT = "digits_student"
+# The catalogue students: sample architectures (lwdash.models.registry) for one input shape each.
+_CATALOGUE_STUDENTS = ("digits_student", "fashion_student")
 # Teacher features for the whole training split are cached when they fit in this budget;
 # otherwise the teacher runs on every batch.
 _FEATURE_CACHE_BYTES = 256 * 2**20
@@ -49,12 +50,13 @@ _EVAL_BATCH = 512
 class DistillationConfig(TechniqueConfig):
     """Train a smaller student to mimic the model (Hinton KD), beside a no-teacher baseline with the same seed and epochs."""
 
-    student: Literal["narrow_0.5", "narrow_0.25", "narrow_0.125", "shallow", "digits_student"] = knob(
+    student: Literal["narrow_0.5", "narrow_0.25", "narrow_0.125", "shallow", "digits_student", "fashion_student"] = knob(
         "narrow_0.5",
         help=(
             "narrow_x: the model with every hidden layer's width scaled by x, freshly initialised; "
             "shallow: the model without its shape-preserving blocks (e.g. repeated residual blocks); "
-            "digits_student: the catalogue's tiny CNN for 8x8 digits"
+            "digits_student: the catalogue's tiny CNN for 8x8 digits; "
+            "fashion_student: the catalogue's narrow CNN for 28x28 Fashion-MNIST"
         ),
     )
     temperature: float = knob(
@@ -260,7 +262,8 @@ def build_student(
     Args:
         teacher: the model to distil.
         choice: ``narrow_<x>`` (hidden widths scaled by x), ``shallow`` (shape-preserving blocks
-            removed) or ``digits_student`` (the catalogue architecture for ``(1, 8, 8)`` input).
+            removed), ``digits_student`` or ``fashion_student`` (the catalogue architectures for
+            ``(1, 8, 8)`` and ``(1, 28, 28)`` input).
         input_shape: per-sample input shape, no batch dim.
         num_classes: number of output logits.
         seed: seed of the student's initialisation.
@@ -277,18 +280,21 @@ def build_student(
             student = _narrow(teacher, float(choice.removeprefix("narrow_")), input_shape)
         elif choice == "shallow":
             student, _ = _shallow(teacher, input_shape)
-        elif choice == _DIGITS_STUDENT:
+        elif choice in _CATALOGUE_STUDENTS:
             from lwdash.models.registry import architecture_input_shape, build_architecture
 
-            expected = tuple(architecture_input_shape(_DIGITS_STUDENT))
+            expected = tuple(architecture_input_shape(choice))
             if tuple(input_shape) != expected:
                 raise ValueError(
-                    f"the digits_student architecture takes input {expected}; this model takes {tuple(input_shape)}: "
+                    f"the {choice} architecture takes input {expected}; this model takes {tuple(input_shape)}: "
                     "pick a narrow_* or shallow student"
                 )
-            student = build_architecture(_DIGITS_STUDENT, num_classes)
+            student = build_architecture(choice, num_classes)
         else:
-            raise ValueError(f"unknown student {choice!r}; accepted: narrow_0.5, narrow_0.25, narrow_0.125, shallow, digits_student")
+            raise ValueError(
+                f"unknown student {choice!r}; accepted: narrow_0.5, narrow_0.25, narrow_0.125, shallow, "
+                + ", ".join(_CATALOGUE_STUDENTS)
+            )
         _reinitialize(student)
     student.requires_grad_(True)
     student.eval()

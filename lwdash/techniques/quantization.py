@@ -13,8 +13,12 @@ Each technique builds two real artifacts:
 Where no PyTorch quantized form can be built for a model, the fp32 module is returned as the
 PyTorch form and a note says so; the ONNX artifact is quantized either way.
 
-Activations and weights are both signed int8 (S8S8) in the QDQ artifact: ONNX Runtime's
-recommended first choice for QDQ, and as fast as U8S8 on the VNNI CPUs measured here.
+Which activation type the static QDQ artifact uses is measured, not assumed: with
+``activations="auto"`` (the default) both U8S8 (uint8 activations, int8 weights) and S8S8 are
+built, each is timed against the fp32 model on the target runtime (``target_runtime``: ONNX
+Runtime or OpenVINO) at batch 32 on this CPU, in interleaved rounds, and the faster one is
+shipped; the note gives the three figures. ONNX Runtime's S8S8 QDQ kernels ran 0.7x of fp32 on
+torchvision resnet18 here while U8S8 ran 1.6x (docs/runtimes.md).
 """
 from __future__ import annotations
 
@@ -72,6 +76,19 @@ class Int8StaticConfig(TechniqueConfig):
     per_channel: bool = knob(True, help="One weight scale per output channel (usually more accurate) instead of per tensor")
     calibration_samples: int = knob(
         128, ge=8, le=2048, step=8, help="Calibration-split samples run through the model to fix activation ranges"
+    )
+    activations: Literal["auto", "uint8", "int8"] = knob(
+        "auto",
+        help="Activation type of the int8 ONNX artifact. auto: build uint8 (U8S8) and int8 (S8S8), time both against "
+             "fp32 on the target runtime at batch 32 on this machine, ship the faster; uint8 / int8: that one, untimed",
+        stored_default="int8",
+        since=3,
+    )
+    target_runtime: Literal["ort", "openvino"] = knob(
+        "ort",
+        help="The runtime the int8 artifact is shipped for: where activations=auto times its candidates "
+             "(ort: ONNX Runtime with fusion on; openvino: OpenVINO's CPU plugin)",
+        since=3,
     )
 
     def validate_for(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
@@ -157,6 +174,10 @@ def _quantized_node_count(model: onnx.ModelProto) -> int:
     return sum(1 for n in model.graph.node if n.op_type in ops)
 
 
+#: Activation type knob value -> ONNX Runtime's QuantType name and the format's short name.
+_ACTIVATIONS = {"uint8": ("QUInt8", "U8S8"), "int8": ("QInt8", "S8S8")}
+
+
 def _ort_quantize(
     module: nn.Module,
     input_shape: tuple[int, ...],
@@ -165,13 +186,19 @@ def _ort_quantize(
     calibration_method: str = "minmax",
     per_channel: bool,
     op_types: list[str] | None = None,
+    activations: str = "int8",
+    fp32: onnx.ModelProto | None = None,
 ) -> tuple[onnx.ModelProto, list[str]]:
-    """Export ``module`` to ONNX and quantize it with ONNX Runtime (static QDQ when ``static_calib`` is given)."""
+    """Export ``module`` to ONNX (unless ``fp32`` is that export) and quantize it with ONNX Runtime.
+
+    Static QDQ with ``activations`` (``"uint8"`` or ``"int8"``) when ``static_calib`` is given, else dynamic.
+    """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     notes: list[str] = []
-    fp32 = export_onnx_proto(module, input_shape)
+    if fp32 is None:
+        fp32 = export_onnx_proto(module, input_shape)
     with tempfile.TemporaryDirectory(prefix="lwdash-ortq-") as tmp:
         d = Path(tmp)
         onnx.save_model(fp32, str(d / "fp32.onnx"))
@@ -191,7 +218,7 @@ def _ort_quantize(
                 _calibration_reader(fp32.graph.input[0].name, static_calib),
                 quant_format=QuantFormat.QDQ,
                 per_channel=per_channel,
-                activation_type=QuantType.QInt8,
+                activation_type=getattr(QuantType, _ACTIVATIONS[activations][0]),
                 weight_type=QuantType.QInt8,
                 calibrate_method=method,
             )
@@ -203,6 +230,40 @@ def _ort_quantize(
     if _quantized_node_count(q) == 0:
         notes.append("ONNX Runtime found no operator to quantize in this model: the ONNX artifact is still fp32")
     return q, notes
+
+
+def _choose_by_timing(
+    candidates: dict[str, onnx.ModelProto], fp32: onnx.ModelProto, calib: torch.Tensor, runtime: str, threads: int
+) -> tuple[str, str]:
+    """The fastest candidate on ``runtime`` at batch 32 and the note that gives every timing (fp32's too).
+
+    When the runtime cannot be timed here, the first candidate is kept and the note says why.
+    """
+    import onnx
+
+    from lwdash.measure.runtime_timing import compare_artifacts
+    from lwdash.runtimes import get_runtime
+
+    title = get_runtime(runtime).title
+    first = next(iter(candidates))
+    with tempfile.TemporaryDirectory(prefix="lwdash-int8-choice-") as tmp:
+        paths: dict[str, Path] = {}
+        for name, proto in {"fp32": fp32, **candidates}.items():
+            paths[name] = Path(tmp) / f"{name}.onnx"
+            onnx.save_model(proto, str(paths[name]))
+        try:
+            ms = compare_artifacts(runtime, paths, batch_for_export(calib, _CALIB_BATCH), threads=threads)
+        except RuntimeError as e:
+            return first, (f"Activation type not measured ({e}): shipped {_ACTIVATIONS[first][1]}, the faster one "
+                           f"in the measurements of docs/runtimes.md.")
+    best = min(candidates, key=lambda a: ms[a])
+    timings = ", ".join(f"{_ACTIVATIONS[a][1]} {ms[a]:.2f} ms" for a in candidates)
+    note = (f"Activation type chosen by measurement on {title}, batch {_CALIB_BATCH}, this machine: {timings}, "
+            f"fp32 {ms['fp32']:.2f} ms; shipped {_ACTIVATIONS[best][1]} ({ms['fp32'] / ms[best]:.2f}x fp32's speed).")
+    if ms[best] >= ms["fp32"]:
+        note += (f" Every int8 format ran slower than fp32 on {title} here: this model gains size, not speed, "
+                 "from int8 on this runtime.")
+    return best, note
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,14 +400,28 @@ def apply_int8_static(model: nn.Module, cfg: Int8StaticConfig, ctx: RunContext) 
         notes.append(f"Calibrated on {n} samples: the calibration split has only {n} (asked for {cfg.calibration_samples}).")
 
     ctx.progress(0.0, "int8 static: exporting to ONNX and calibrating in ONNX Runtime")
-    onnx_model, ort_notes = _ort_quantize(
-        fp32,
-        ctx.input_shape,
-        static_calib=calib,
-        calibration_method=cfg.calibration_method,
-        per_channel=cfg.per_channel,
-    )
+    fp32_onnx = export_onnx_proto(fp32, ctx.input_shape)
+    kinds = ("uint8", "int8") if cfg.activations == "auto" else (cfg.activations,)
+    built: dict[str, onnx.ModelProto] = {}
+    for kind in kinds:
+        built[kind], ort_notes = _ort_quantize(
+            fp32,
+            ctx.input_shape,
+            static_calib=calib,
+            calibration_method=cfg.calibration_method,
+            per_channel=cfg.per_channel,
+            activations=kind,
+            fp32=fp32_onnx,
+        )
     notes += ort_notes
+    chosen = kinds[0]
+    if len(built) > 1:
+        ctx.progress(0.3, f"int8 static: timing {' and '.join(_ACTIVATIONS[k][1] for k in kinds)} against fp32")
+        chosen, choice_note = _choose_by_timing(built, fp32_onnx, calib, cfg.target_runtime, ctx.threads)
+        notes.append(choice_note)
+    else:
+        notes.append(f"Activation type {_ACTIVATIONS[chosen][1]} as configured (activations={chosen}), not timed.")
+    onnx_model = built[chosen]
     ctx.progress(0.5, "int8 static: PT2E quantization of the PyTorch form")
     module, reason = _pt2e_static(fp32, calib, ctx.input_shape, cfg)
     if module is None:

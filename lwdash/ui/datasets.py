@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from lwdash.data.bundled import DEFAULT_DATA
+from lwdash.data.bundled import DEFAULT_DATA, default_data_for
 from lwdash.store.records import DatasetRecord
 from lwdash.store.sqlite import SqliteStore
 from lwdash.ui import state
@@ -39,11 +39,23 @@ def show_unavailable(records: Sequence[DatasetRecord]) -> None:
         st.info(f"{names} {verb} not offered on this machine: {reason}.", icon=":material/download:")
 
 
-def pick_data(store: SqliteStore, key: str) -> str:
+def _model_shape(store: SqliteStore, model_id: str | None) -> tuple[int, ...] | None:
+    if not model_id:
+        return None
+    try:
+        return tuple(store.get_model(model_id).input_shape)
+    except Exception:  # an unknown or unreadable model: no shape to match
+        return None
+
+
+def pick_data(store: SqliteStore, key: str, model_id: str | None = None) -> str:
     """A data-set selectbox: the bundled sets that are installed here, then the uploads, newest first.
 
     It starts at (and updates) the shared data selection; the chosen set's description is shown
     below it, and the bundled sets that are not installed are named with their install hint.
+    With ``model_id``, no selection, or a bundled set whose input shape the model cannot take,
+    moves to the bundled set made for the model's input shape (:func:`default_data_for`), and a
+    caption says so; an uploaded set stays chosen (a job on it is refused with the reason).
 
     Returns:
         The chosen data reference (a bundled set's name or ``"dataset/<sha16>"``).
@@ -52,8 +64,18 @@ def pick_data(store: SqliteStore, key: str) -> str:
     usable = {d.id: d for d in records if not d.unavailable}
     ids = list(usable)
     selected = state.get(state.SELECTED_DATA)
+    shape = _model_shape(store, model_id)
+    fallback = default_data_for(shape)
+    if fallback not in ids:
+        fallback = DEFAULT_DATA if DEFAULT_DATA in ids else ids[0]
     if st.session_state.get(key) not in ids:
-        st.session_state[key] = selected if selected in ids else (DEFAULT_DATA if DEFAULT_DATA in ids else ids[0])
+        st.session_state[key] = selected if selected in ids else fallback
+    current = usable[st.session_state[key]]
+    if (shape is not None and current.kind == "builtin" and tuple(current.input_shape) != shape
+            and tuple(usable[fallback].input_shape) == shape):
+        st.caption(f"{current.name} holds {_shape(current.input_shape)} inputs and this model takes "
+                   f"{_shape(shape)}: switched to {usable[fallback].name}.")
+        st.session_state[key] = fallback
     choice = str(st.selectbox("Evaluation data", ids, format_func=lambda i: data_label(usable[i]), key=key))
     state.put(state.SELECTED_DATA, choice)
     if usable[choice].description:

@@ -20,7 +20,7 @@ from torch import nn
 from lwdash.analysis.baseline import BASELINE_KIND, baseline_spec, latest_baseline
 from lwdash.cli import reproduce_command
 from lwdash.data import DataError
-from lwdash.data.bundled import DEFAULT_DATA
+from lwdash.data.bundled import DEFAULT_DATA, default_data_for
 from lwdash.figures import latency_choices, latency_metric
 from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
 from lwdash.measure.catalogue import (
@@ -38,6 +38,7 @@ from lwdash.runtimes import LATENCY_BATCHES, get_runtime, list_runtimes
 from lwdash.store.records import ModelRecord, NotFoundError
 from lwdash.store.sqlite import MODEL_SUFFIXES, SqliteStore
 from lwdash.techniques import Technique, TechniqueConfig, config_to_dict, list_techniques
+from lwdash.ui import runtimes as runtime_views
 from lwdash.ui import state
 from lwdash.ui.datasets import pick_data
 from lwdash.ui.inspect import layer_histogram
@@ -173,16 +174,18 @@ def model_upload(store: SqliteStore) -> None:
 
 
 def _measure_on_upload(store: SqliteStore, rec: ModelRecord) -> None:
-    """A new upload gets its baseline measured at once, on the selected data set when it fits."""
+    """A new upload gets its baseline measured at once: on the selected data set when it fits, else on the
+    bundled set made for its input shape when there is one."""
     from lwdash.data.fit import records_mismatch
 
-    ref = state.get(state.SELECTED_DATA) or DEFAULT_DATA
-    try:
-        data = store.get_dataset(ref)
-    except NotFoundError:
-        return
-    if records_mismatch(rec, data) is None:
-        store.submit(baseline_spec(rec.id, ref))
+    for ref in dict.fromkeys([state.get(state.SELECTED_DATA) or DEFAULT_DATA, default_data_for(rec.input_shape)]):
+        try:
+            data = store.get_dataset(ref)
+        except NotFoundError:
+            continue
+        if not data.unavailable and records_mismatch(rec, data) is None:
+            store.submit(baseline_spec(rec.id, ref))
+            return
 
 
 def _upload_limit_mb() -> int:
@@ -357,7 +360,7 @@ def _baseline_progress(model_id: str, data_ref: str) -> None:
 def model_baseline(store: SqliteStore, model_id: str) -> None:
     """The model's own measured metrics on the chosen data set, with the button that (re)measures them."""
     st.markdown("**Baseline, measured on this machine**")
-    data_ref = pick_data(store, key=state.MODELS_DATA)
+    data_ref = pick_data(store, key=state.MODELS_DATA, model_id=model_id)
     measured = latest_baseline(store, model_id, data_ref)
     failed = store.jobs_of(BASELINE_KIND, model_id, data_ref=data_ref, status=[JobStatus.FAILED], limit=1)
     if failed and (measured is None or (failed[0].finished_at or 0) > measured.created_at):
@@ -427,11 +430,13 @@ def pick_technique(key: str) -> Technique:
 
 
 def queue_jobs(
-    store: SqliteStore, model_id: str, data_ref: str, technique: Technique, configs: Sequence[TechniqueConfig]
+    store: SqliteStore, model_id: str, data_ref: str, technique: Technique, configs: Sequence[TechniqueConfig],
+    runtimes: Sequence[str] = (),
 ) -> list[str]:
     """Check every config against the model and the data, then queue one job per config.
 
     Nothing is queued when any config is refused: the reasons are shown with ``st.error``.
+    ``runtimes``: the runtime keys each job measures (``()``: the worker's ``LWDASH_RUNTIMES`` or the defaults).
 
     Returns:
         The queued job ids (also kept in session state for the confirmation).
@@ -455,7 +460,8 @@ def queue_jobs(
         st.error(f"Nothing was queued: {technique.title} cannot take {len(refused)} of the configs.\n\n- "
                  + "\n- ".join(refused))
         return []
-    specs = [JobSpec(model_id=model_id, data_ref=data_ref, technique=config_to_dict(technique.key, c)) for c in configs]
+    specs = [JobSpec(model_id=model_id, data_ref=data_ref, technique=config_to_dict(technique.key, c),
+                     runtimes=tuple(runtimes)) for c in configs]
     ids = store.submit_many(specs)
     state.put(state.SUBMITTED_JOBS, ids)
     return ids
@@ -719,9 +725,13 @@ def _artifact(store: SqliteStore, paths: dict[str, Path], artifact_dir: Path, na
 def _downloads(store: SqliteStore, rec: Any) -> None:
     names = {"model.onnx": "ONNX model", "model.pt2": "PyTorch program (.pt2)", "model_card.md": "Model card",
              "model_card.json": "model card (JSON)", "result.json": "result.json"}
-    cols = [*st.columns(3), *st.columns(3)][: len(names)]  # two rows: the labels stay whole
+    present = {n: p for n in [*names, *runtime_views.runtime_download_names()]
+               if (p := _artifact(store, rec.artifacts, rec.artifact_dir, n)) is not None}
+    # each runtime's own artifact (OpenVINO IR, TVM library) when this result has one
+    names.update({n: t for n, t in runtime_views.runtime_download_names().items() if n in present})
+    cols = [c for _ in range(-(-len(names) // 3)) for c in st.columns(3)][: len(names)]  # rows of 3: labels stay whole
     for col, (name, title) in zip(cols, names.items(), strict=True):
-        path = _artifact(store, rec.artifacts, rec.artifact_dir, name)
+        path = present.get(name)
         if path is None:
             col.caption(f"{title}: not available for this result")
             continue
@@ -729,8 +739,9 @@ def _downloads(store: SqliteStore, rec: Any) -> None:
             f"Download {title}", data=path.read_bytes, file_name=f"{_safe_name(rec.label)}-{name}",
             key=f"{state.COMPARE_DOWNLOAD}.{name}", icon=":material/download:", on_click="ignore",
             mime="text/markdown" if name.endswith(".md") else "application/json" if name.endswith(".json")
-            else "application/octet-stream",
+            else "application/xml" if name.endswith(".xml") else "application/octet-stream",
         )
+    runtime_views.runtime_howto(list(present))
 
 
 def result_detail(store: SqliteStore, result_id: str) -> None:
@@ -752,6 +763,7 @@ def result_detail(store: SqliteStore, result_id: str) -> None:
         st.warning(note, icon=":material/flag:")
     table = comparison_view(metrics_comparison(rec.baseline, rec.compressed))
     st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)
+    runtime_views.latency_matrix_panel(rec.baseline, rec.compressed)
     config_col, steps_col = st.columns([1, 2])
     with config_col:
         st.markdown("**Configuration**")
@@ -806,11 +818,11 @@ def steps_table(steps: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def headline_metrics(baseline: Metrics, compressed: Metrics) -> None:
-    """The three numbers a decision turns on (accuracy, size, ONNX Runtime latency), with their change.
+    """The numbers a decision turns on (accuracy, size, ONNX Runtime latency, the best runtime), with their change.
 
     Deltas are signed so Streamlit colours them right: a smaller file or a shorter latency is green.
     """
-    acc, size, lat = st.columns(3)
+    acc, size, lat, best = st.columns(4)
     acc.metric("Top-1 accuracy (ONNX Runtime)", f"{100 * compressed.top1_acc:.2f} %",
                f"{100 * (compressed.top1_acc - baseline.top1_acc):+.2f} pp vs {100 * baseline.top1_acc:.2f} %")
     size_ratio = compressed.onnx_bytes / baseline.onnx_bytes
@@ -823,3 +835,4 @@ def headline_metrics(baseline: Metrics, compressed: Metrics) -> None:
     lat.metric(f"Latency, batch {LARGE_BATCH} ({primary.title}, median)", f"{c_ms:.3f} ms",
                f"{100 * (time_ratio - 1):+.1f} % ({1 / time_ratio:.2f}x speed-up vs {b_ms:.3f} ms)",
                delta_color="inverse")
+    runtime_views.best_runtime_metric(best, baseline, compressed)

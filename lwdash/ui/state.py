@@ -37,6 +37,7 @@ __all__ = [
     "COMPRESS_DATA",
     "COMPRESS_MODEL",
     "COMPRESS_PREFIX",
+    "COMPRESS_RUNTIMES",
     "COMPRESS_TECHNIQUE",
     "JOBS_PREFIX",
     "LAYERS_DATA",
@@ -103,6 +104,7 @@ COMPRESS_MODEL = "compress.model"  # selectbox of model ids
 COMPRESS_DATA = "compress.data"  # selectbox of data refs
 COMPRESS_TECHNIQUE = "compress.technique"  # selectbox of technique keys
 COMPRESS_PREFIX = "compress"  # the technique form's fields: "compress.<technique>.<field>", submit: "compress.submit"
+COMPRESS_RUNTIMES = "compress.runtimes"  # multiselect of the runtime keys the queued jobs measure
 
 # -- Jobs page widgets --------------------------------------------------------------------
 JOBS_PREFIX = "jobs"  # per-job buttons: "jobs.cancel.<job id>", "jobs.retry.<job id>"

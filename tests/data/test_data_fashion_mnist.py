@@ -13,7 +13,15 @@ import torch
 from _idx_files import IdxWriter
 
 from lwdash.data import DataError, load_dataset, load_digits
-from lwdash.data.bundled import DEFAULT_DATA, bundled_names, get_bundled, is_bundled, list_bundled, load_bundled
+from lwdash.data.bundled import (
+    DEFAULT_DATA,
+    bundled_names,
+    default_data_for,
+    get_bundled,
+    is_bundled,
+    list_bundled,
+    load_bundled,
+)
 from lwdash.data.fashion_mnist import (
     DIR_ENV,
     fashion_mnist_dir,
@@ -182,6 +190,16 @@ def test_a_corrupt_install_is_refused_with_the_file_named(
 
 
 # ---------------------------------------------------------------------------------- package absent
+
+
+def test_a_model_is_matched_to_the_bundled_set_of_its_input_shape(installed: Path) -> None:
+    assert default_data_for((1, 28, 28)) == "fashion_mnist"
+    assert default_data_for([1, 8, 8]) == "digits"
+    assert default_data_for((3, 32, 32)) == DEFAULT_DATA and default_data_for(None) == DEFAULT_DATA
+
+
+def test_without_the_package_a_28x28_model_falls_back_to_digits(absent: Path) -> None:
+    assert default_data_for((1, 28, 28)) == DEFAULT_DATA
 
 
 def test_absent_package_gives_the_install_hint_and_digits_still_loads(absent: Path, tmp_path: Path) -> None:

@@ -111,14 +111,19 @@ def test_empty_frame_and_unknown_metric() -> None:
 def test_every_metric_has_a_titled_axis() -> None:
     for name, m in METRICS.items():
         assert m.unit and m.direction in ("max", "min"), name
-    # every runtime x batch x statistic of the two built-in runtimes, as the hand-written table had
-    assert {k for k in METRICS if k.endswith("_ms")} == {f"{rt}_b{b}_{s}_ms" for rt in ("ort", "torch") for b in (1, 32)
+    # every runtime x batch x statistic of every registered runtime, and of each result's best runtime
+    runtimes = ("best", "ort", "ort_nofusion", "openvino", "torch", "inductor", "tvm")
+    assert {k for k in METRICS if k.endswith("_ms")} == {f"{rt}_b{b}_{s}_ms" for rt in runtimes for b in (1, 32)
                                                          for s in ("median", "p90")}
+    assert METRICS["best_b32_median_ms"].title == "Best runtime latency, batch 32"
 
 
 def test_latency_axis_choices_are_the_registered_runtimes() -> None:
     choices = latency_choices()
-    assert choices.runtimes == {"ort": "ONNX Runtime", "torch": "PyTorch eager"}
+    assert choices.runtimes == {"ort": "ONNX Runtime", "ort_nofusion": "ONNX Runtime, fusion off",
+                                "openvino": "OpenVINO", "torch": "PyTorch eager", "inductor": "torch.compile (Inductor)",
+                                "tvm": "TVM (Relax, untuned)", "best": "Best runtime (each result's fastest)"}
+    assert latency_metric("best", 32) == "best_b32_median_ms"
     assert (choices.batches, choices.default_batch) == ((1, 32), 32)
     assert latency_metric("torch", 1) == "torch_b1_median_ms"
     with pytest.raises(ValueError, match="unknown metric"):

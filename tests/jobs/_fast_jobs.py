@@ -1,42 +1,37 @@
-"""TEST-ONLY: a fast stand-in for the job computation, for the load, fault and recovery tests.
+"""TEST-ONLY: a fast job kind, for the load, fault and recovery tests (registered by ``_launch_worker.py``).
 
-Imported by job processes through ``LWDASH_TEST_TECHNIQUES``. It replaces
-:func:`lwdash.jobs.worker.compute_job` for one technique key, ``test_fast``, whose run sleeps
-``seconds`` (reporting progress) and writes small artifacts whose bytes are derived from the
-spec's ``token`` (so a test can check every stored artifact byte for byte). With ``fail_once``
-(a file path) the first run creates that file and fails, the next succeeds (to test retry).
-With ``runs_log`` (a file path) every run appends a line ``<token> <pid>`` first (O_APPEND: one
-write per line), so a test can count how many times each job really ran. The subject of those
-tests is the queue, the job processes, their crashes and the store, not compression: every other
-technique still goes through the real :func:`~lwdash.jobs.worker.compute_job`, and the real
-runner is exercised end to end by ``test_worker.py`` and ``test_ray_executor.py``.
+It registers the job kind ``test_fast`` (``JobSpec(kind="test_fast")``, see ``_jobs_harness.fast``)
+through lwdash's own registry (:func:`lwdash.jobs.compute.register_job_kind`). Its run sleeps
+``seconds`` (reporting progress) and writes small artifacts whose bytes are derived from the spec's
+``token`` (so a test can check every stored artifact byte for byte). With ``fail_once`` (a file path)
+the first run creates that file and fails, the next succeeds (to test retry). With ``runs_log`` (a
+file path) every run appends a line ``<token> <pid>`` first (O_APPEND: one write per line), so a test
+can count how many times each job really ran. The subject of those tests is the queue, the job
+processes, their crashes and the store, not compression: every other job still goes through the real
+compute path, and the real runner is exercised end to end by ``test_worker.py`` and
+``test_ray_executor.py``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from _jobs_harness import artifact_bytes
+from _jobs_harness import FAST_KIND, artifact_bytes
 
-import lwdash.jobs.worker as _worker
+from lwdash.jobs.compute import register_job_kind
 from lwdash.jobs.runner import RunOutput
 from lwdash.measure.metrics import Metrics
 
-_real_compute_job = _worker.compute_job
-
 
 def _zero_metrics() -> Metrics:
-    import dataclasses
-
-    return Metrics(**{f.name: 0 for f in dataclasses.fields(Metrics)})
+    return Metrics.from_dict({f.name: 0 for f in dataclasses.fields(Metrics) if f.name not in ("latency", "latency_notes")})
 
 
-def _fast_compute_job(spec: Any, out_dir: Path, progress: Any, inputs: Any) -> Any:
-    if spec.technique.get("type") != "test_fast":
-        return _real_compute_job(spec, out_dir, progress, inputs)
+def _fast_job(spec: Any, out_dir: Path, progress: Any, inputs: Any) -> RunOutput:
     data = spec.technique.get("data") or {}
     seconds = float(data.get("seconds", 0.5))
     token = str(data.get("token", ""))
@@ -66,4 +61,4 @@ def _fast_compute_job(spec: Any, out_dir: Path, progress: Any, inputs: Any) -> A
                      steps=(), environment={}, artifacts={"model.onnx": onnx, "result.json": result})
 
 
-_worker.compute_job = _fast_compute_job
+register_job_kind(FAST_KIND, _fast_job)

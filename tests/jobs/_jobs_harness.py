@@ -1,7 +1,8 @@
 """Shared helpers of the worker tests: real worker processes over a temp store, and waiting on jobs.
 
 Never imports the test-only techniques into the pytest process (they would join the registry
-that the contract tests walk): only the workers' job processes import them.
+that the contract tests walk): workers are started through ``_launch_worker.py``, whose job
+processes import them (see that file); nothing in lwdash reads a test setting.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from lwdash.jobs.spec import JobRecord, JobSpec
@@ -18,8 +20,10 @@ from lwdash.store import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-#: tests/jobs/_worker_test_techniques.py and tests/jobs/_fast_jobs.py
-TEST_TECHNIQUES = "_worker_test_techniques,_fast_jobs"
+#: ``python LAUNCHER [worker options]``: the real worker, with the test-only techniques and job kind registered.
+LAUNCHER = HERE / "_launch_worker.py"
+#: The job kind ``_fast_jobs.py`` registers.
+FAST_KIND = "test_fast"
 
 
 def artifact_bytes(token: str) -> bytes:
@@ -35,7 +39,26 @@ def spec(technique: str, **data: object) -> JobSpec:
 
 def fast(token: str, seconds: float = 0.3, **data: object) -> JobSpec:
     """A ``test_fast`` job (see ``_fast_jobs.py``): sleeps, then stores artifacts derived from ``token``."""
-    return spec("test_fast", token=token, seconds=seconds, **data)
+    return replace(spec("test_fast", token=token, seconds=seconds, **data), kind=FAST_KIND)
+
+
+def scan() -> JobSpec:
+    """A cheap real job (no test-only code): a 1-level quantization sensitivity scan of the digits MLP."""
+    from lwdash.analysis.sensitivity import ScanConfig, scan_technique
+
+    return JobSpec(model_id="sample/digits_mlp", data_ref="digits", technique=scan_technique(ScanConfig("quantize", (8.0,))),
+                   kind="sensitivity", label="scan")
+
+
+def worker_env(**env: str) -> dict[str, str]:
+    """The environment of a worker a test starts: lwdash and this folder importable, quick heartbeats, local."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
+        "LWDASH_HEARTBEAT_S": "0.5",
+        "LWDASH_EXECUTOR": "local",
+        **env,
+    }
 
 
 def wait_job(store: SqliteStore, job_id: str, ok: Callable[[JobRecord], bool], timeout_s: float) -> JobRecord:
@@ -64,23 +87,15 @@ def wait_all_terminal(store: SqliteStore, job_ids: list[str], timeout_s: float) 
 
 
 class Worker:
-    """A real `python -m lwdash worker` process with the test-only techniques importable."""
+    """A real worker process (``_launch_worker.py``: the worker's main, test-only techniques registered)."""
 
     def __init__(self, data_dir: Path, *, concurrency: int = 1, **env: str) -> None:
-        full_env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
-            "LWDASH_TEST_TECHNIQUES": TEST_TECHNIQUES,
-            "LWDASH_HEARTBEAT_S": "0.5",
-            "LWDASH_EXECUTOR": "local",
-            **env,
-        }
         self.log = data_dir / f"test-worker-{time.monotonic_ns()}.log"
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "lwdash", "worker", "--data-dir", str(data_dir), "--poll", "0.1",
+                [sys.executable, str(LAUNCHER), "--data-dir", str(data_dir), "--poll", "0.1",
                  "--concurrency", str(concurrency)],
-                cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=ROOT, env=worker_env(**env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
 
     def alive(self) -> bool:

@@ -1,4 +1,9 @@
-"""TEST-ONLY techniques, imported by job processes through LWDASH_TEST_TECHNIQUES.
+"""TEST-ONLY techniques, registered in job processes by the tests' own means, never by lwdash.
+
+Local workers get them through ``_launch_worker.py`` (each job process imports it again first);
+Ray's worker processes through the ``worker_process_setup_hook`` the Ray test passes to
+``ray.init`` (:func:`ray_worker_setup`). The pytest process never imports this module (its
+techniques would join the registry that the contract tests walk).
 
 ``test_sleep`` reports progress and sleeps (to be cancelled or timed out); ``test_sigkill``
 kills its own process with SIGKILL, as the kernel's out-of-memory killer would;
@@ -87,3 +92,10 @@ def apply_alloc(model: nn.Module, cfg: AllocConfig, ctx: RunContext) -> Compress
 @register("test_raise", RaiseConfig, family="test")
 def apply_raise(model: nn.Module, cfg: RaiseConfig, ctx: RunContext) -> CompressedModel:
     raise RuntimeError("test: the technique broke")
+
+
+def ray_worker_setup() -> None:
+    """Ray's ``worker_process_setup_hook`` (``"_worker_test_techniques.ray_worker_setup"``).
+
+    Ray imports this module to find the hook, which registers the techniques above; nothing else to do.
+    """

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _jobs_harness import HERE, ROOT, TEST_TECHNIQUES, Worker, fast, pid_alive, wait_job
+from _jobs_harness import ROOT, Worker, fast, pid_alive, scan, wait_job, worker_env
 
 from lwdash.jobs.spec import JobStatus
 from lwdash.store import SqliteStore
@@ -31,9 +31,7 @@ time.sleep(float(sys.argv[2]))
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
-           "LWDASH_TEST_TECHNIQUES": TEST_TECHNIQUES, "LWDASH_HEARTBEAT_S": "0.5",
-           "LWDASH_WORKER_IDLE_EXIT_S": IDLE_S, "LWDASH_EXECUTOR": "local"}
+    env = worker_env(LWDASH_WORKER_IDLE_EXIT_S=IDLE_S)
     env.pop("LWDASH_NO_WORKER", None)
     return env
 
@@ -58,7 +56,7 @@ def pids() -> Iterator[list[int]]:
 
 def test_app_started_worker_exits_when_idle_and_orphaned(tmp_path: Path, pids: list[int]) -> None:
     store = SqliteStore(tmp_path / "data")
-    job_id = store.submit(fast("a"))
+    job_id = store.submit(scan())  # a real job: the app starts the real `python -m lwdash worker`, no test code
     app = subprocess.Popen([sys.executable, "-c", _APP, str(store.data_dir), "120"], cwd=ROOT, env=_env(),
                            stdout=subprocess.PIPE, text=True, start_new_session=True)
     pids.append(app.pid)

@@ -1,7 +1,8 @@
 """The Ray executor against a real local Ray started by this module (one ray.init for all tests).
 
 The driver loop runs on a thread of this process, connected to that Ray; its tasks run in Ray's
-own worker processes, which get the test-only techniques through LWDASH_TEST_TECHNIQUES.
+own worker processes, which register the test-only techniques through the ``worker_process_setup_hook``
+this module passes to ``ray.init`` (a Ray feature: nothing in lwdash reads a test setting).
 """
 from __future__ import annotations
 
@@ -40,12 +41,13 @@ def ray_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         "RAY_USAGE_STATS_ENABLED": "0",
         # Ray's worker processes inherit this environment: lwdash and the test-only techniques importable.
         "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
-        "LWDASH_TEST_TECHNIQUES": "_worker_test_techniques",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     temp_dir = tmp_path_factory.mktemp("ray")  # short: Ray's socket paths live under it
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(temp_dir), log_to_driver=False)
+    # Every Ray worker process of this test runs the hook first: importing the module registers the techniques.
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(temp_dir), log_to_driver=False,
+             runtime_env={"worker_process_setup_hook": "_worker_test_techniques.ray_worker_setup"})
     try:
         yield
     finally:
@@ -74,6 +76,24 @@ def served(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         stop.set()
         driver.join(60)
         assert not driver.is_alive(), "the Ray driver did not stop"
+
+
+def test_the_ray_executor_satisfies_the_protocol_and_runs_a_job_through_the_shared_loop(
+    ray_local: None, tmp_path: Path
+) -> None:
+    from lwdash.jobs.loop import Executor, serve
+    from lwdash.jobs.ray_executor import RayExecutor
+
+    store = SqliteStore(tmp_path / "data")
+    settings = replace(get_settings(store.data_dir), heartbeat_interval_s=0.5)
+    executor = RayExecutor(settings, store)
+    assert isinstance(executor, Executor) and executor.name == "ray"
+    job_id = store.submit(_spec("test_raise"))  # registered in the Ray workers by the setup hook only
+    assert serve(store, executor, settings, worker_id="protocol-ray", concurrency=1, once=True, poll_s=0.05) == 0
+    job = store.get_job(job_id)
+    assert job.status is JobStatus.FAILED and job.worker == "protocol-ray"
+    assert job.error.startswith("RuntimeError: test: the technique broke") and "Traceback" in job.error
+    assert store.live_workers() == [] and executor.in_flight == {}
 
 
 def test_ray_job_runs_and_its_artifacts_come_back_as_bytes(served: SqliteStore) -> None:

@@ -56,7 +56,12 @@ def test_flat_records_load_with_the_same_numbers(where: str, which: str) -> None
         runtime, batch, stat = parse_latency_key(key)  # type: ignore[misc]
         assert m.latency_ms(runtime, batch, stat) == old[key]
     assert {(r.runtime, r.batch) for r in m.latency} == {(rt, b) for rt in ("ort", "torch") for b in (1, 32)}
-    assert m.flat() == old  # the flat view of the new record is the old record, key for key
+    flat = m.flat()
+    assert {k: flat[k] for k in old} == old  # the flat view of the new record is the old record, key for key,
+    best = min(("ort", "torch"), key=lambda rt: old[f"{rt}_b32_median_ms"])
+    assert set(flat) - set(old) == {f"best_b{b}_{s}" for b in (1, 32) for s in ("median_ms", "p90_ms", "runtime")}
+    assert flat["best_b32_runtime"] == best and flat["best_b32_median_ms"] == old[f"{best}_b32_median_ms"]
+    assert flat["best_b32_p90_ms"] == old[f"{best}_b32_p90_ms"]  # plus the fastest runtime's figures
     again = Metrics.from_dict(m.to_dict())  # and today's stored shape round-trips
     assert again == m and "latency" in m.to_dict() and not any(k.endswith("_ms") for k in m.to_dict())
 
@@ -108,8 +113,13 @@ def test_model_card_of_an_old_result_json() -> None:
     speed = b["ort_b32_median_ms"] / c["ort_b32_median_ms"]
     assert (f"| ONNX Runtime latency, batch 32 (median) | {b['ort_b32_median_ms']:.3f} ms | "
             f"{c['ort_b32_median_ms']:.3f} ms | {speed:.2f}x faster |") in card
-    assert f"| PyTorch latency, batch 1 (median) | {b['torch_b1_median_ms']:.3f} ms |" in card
-    assert "p90" not in card  # medians only, as before
+    assert f"| PyTorch latency, batch 32 (median) | {b['torch_b32_median_ms']:.3f} ms |" in card
+    best_b = min(b["ort_b32_median_ms"], b["torch_b32_median_ms"])
+    assert f"| Best runtime latency, batch 32 (median) | {best_b:.3f} ms |" in card
+    # every runtime at both batches, median / p90, in the latency matrix; the runtimes it predates have none
+    assert (f"| PyTorch eager | - | {c['torch_b1_median_ms']:.3f} / {c['torch_b1_p90_ms']:.3f} | "
+            f"{b['torch_b1_median_ms']:.3f} / {b['torch_b1_p90_ms']:.3f} |") in card
+    assert "| OpenVINO | on | - / - | - / - | - |" in card
     # The same result stored in today's shape renders the same card.
     new = _card_input(Metrics.from_dict(b).to_dict(), Metrics.from_dict(c).to_dict())
     assert render_model_card(new) == card
@@ -135,11 +145,15 @@ def test_search_reads_old_and_new_trial_records() -> None:
 def test_catalogue_covers_every_field_and_every_runtime() -> None:
     keys = [s.key for s in catalogue()]
     assert len(keys) == len(set(keys))
-    scalars = [c for c in measured_columns() if c not in ("threads", "test_samples") and parse_latency_key(c) is None]
+    matrix_only = {f"{rt.key}_b{b}_compile_s" for rt in list_runtimes() for b in LATENCY_BATCHES} | {
+        f"best_b{b}_runtime" for b in LATENCY_BATCHES}  # frame / CSV columns of the latency matrix, not metrics
+    assert matrix_only <= set(measured_columns())
+    scalars = [c for c in measured_columns() if c not in ("threads", "test_samples", *matrix_only)
+               and parse_latency_key(c) is None]
     assert set(scalars) <= set(keys)
-    assert {s.key for s in latency_metrics()} == {latency_key(rt.key, b, s) for rt in list_runtimes()
+    assert {s.key for s in latency_metrics()} == {latency_key(rt, b, s) for rt in ["best", *(r.key for r in list_runtimes())]
                                                   for b in LATENCY_BATCHES for s in ("median", "p90")}
-    assert [rt.key for rt in list_runtimes()][:2] == ["ort", "torch"] and PRIMARY_RUNTIME == "ort"
+    assert [rt.key for rt in list_runtimes()][:2] == ["ort", "ort_nofusion"] and PRIMARY_RUNTIME == "ort"
     with pytest.raises(ValueError, match="unknown metric 'nope'"):
         metric("nope")
     with pytest.raises(ValueError, match="unknown view"):
@@ -152,9 +166,13 @@ def test_built_in_labels_are_the_ones_every_view_showed() -> None:
     assert (spec.label, spec.axis_unit, spec.short, spec.row) == (
         "PyTorch eager latency, batch 32", "p90, ms", "PyTorch b32 p90", "PyTorch batch 32, p90 (ms)")
     assert metric("ort_b1_median_ms").card == "ONNX Runtime latency, batch 1 (median)"
-    assert [s.key for s in metrics_for("compare")][-4:] == ["ort_b1_median_ms", "ort_b32_median_ms",
-                                                            "torch_b1_median_ms", "torch_b32_median_ms"]
-    assert len(metrics_for("detail")) == 11 + 8 and len(metrics_for("card")) == 11 + 4
+    runtimes = [rt.key for rt in list_runtimes()]
+    assert [s.key for s in metrics_for("compare")][11:] == ["best_b1_median_ms", "best_b32_median_ms",
+                                                            *(f"{rt}_b32_median_ms" for rt in runtimes)]
+    # the result detail: the best runtime's figures; each runtime's are in the latency matrix beside the table
+    assert [s.key for s in metrics_for("detail")][11:] == [f"best_b{b}_{s}_ms" for b in (1, 32) for s in ("median", "p90")]
+    assert len(metrics_for("card")) == 11 + 2 + len(runtimes)
+    assert metric("best_b32_median_ms").objective == "Best runtime latency, batch 32"
     assert {s.key: s.objective for s in objectives()}["ort_b32_median_ms"] == "ONNX Runtime latency, batch 32"
     assert [s.key for s in objectives()][:5] == ["top1_acc", "onnx_bytes", "compressed_bytes", "sparse_bytes", "macs"]
     assert speedups()["ort_b32_speedup"].key == "ort_b32_median_ms"
@@ -173,7 +191,8 @@ def test_best_latency_and_missing_records() -> None:
     with pytest.raises(KeyError):
         m.value("nope")
     partial = flatten({"top1_acc": 0.5, "latency": [LatencyRecord("ort", 1, 1.0, 2.0).to_dict()]})
-    assert partial == {"top1_acc": 0.5, "ort_b1_median_ms": 1.0, "ort_b1_p90_ms": 2.0}
+    assert partial == {"top1_acc": 0.5, "ort_b1_median_ms": 1.0, "ort_b1_p90_ms": 2.0, "best_b1_median_ms": 1.0,
+                       "best_b1_p90_ms": 2.0, "best_b1_runtime": "ort"}
     assert parse_latency_key("ort_nofusion_b32_p90_ms") == ("ort_nofusion", 32, "p90")
     assert parse_latency_key("top1_acc") is None
     with pytest.raises(TypeError):

@@ -14,6 +14,7 @@ from lwdash.data import Dataset
 from lwdash.measure import Metrics, environment, measure_model
 from lwdash.measure.export import save_pt2
 from lwdash.measure.latency import TimingPolicy
+from lwdash.measure.runtime_timing import NOT_SELECTED, selected_runtimes
 from lwdash.runtimes import LATENCY_BATCHES, list_runtimes
 
 FAST = TimingPolicy(warmup_runs=1, min_runs=10, min_time_s=0.02, max_runs=40, max_time_s=0.2, floor_runs=5)
@@ -36,9 +37,12 @@ def test_every_field_is_filled_and_sane(measured: tuple[Metrics, torch.Tensor, P
             continue
         value = getattr(m, f.name)
         assert isinstance(value, (int, float)) and math.isfinite(value), f.name
-    # every registered runtime timed at every batch, nothing skipped
-    assert [(r.runtime, r.batch) for r in m.latency] == [(rt.key, b) for rt in list_runtimes() for b in LATENCY_BATCHES]
-    assert m.latency_notes == {}
+    # every selected runtime (the suite's LWDASH_RUNTIMES) timed at every batch, nothing skipped; the others say why
+    chosen = selected_runtimes()
+    assert set(chosen) == {"ort", "ort_nofusion", "torch"}
+    assert [(r.runtime, r.batch) for r in m.latency] == [(k, b) for k in chosen for b in LATENCY_BATCHES]
+    assert m.latency_notes == {rt.key: NOT_SELECTED for rt in list_runtimes() if rt.key not in chosen}
+    assert all(r.compile_s > 0 and math.isfinite(r.compile_s) for r in m.latency)
     with torch.inference_mode():
         logits = cnn(data.test.x)
     assert torch.equal(preds, logits.argmax(1))

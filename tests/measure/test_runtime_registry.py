@@ -26,8 +26,9 @@ from lwdash.jobs.runner import RunOutput, render_model_card
 from lwdash.jobs.spec import JobSpec
 from lwdash.measure import measure_model
 from lwdash.measure.catalogue import catalogue, latency_metrics, metric
-from lwdash.measure.latency import TimingPolicy, measure_latencies
+from lwdash.measure.latency import TimingPolicy
 from lwdash.measure.metrics import Metrics
+from lwdash.measure.runtime_timing import measure_latencies
 from lwdash.report import build_report_html, results_csv, with_model_names
 from lwdash.runtimes import (
     Runner,
@@ -71,8 +72,9 @@ def basic_runtime() -> Iterator[Runtime]:
 
 @pytest.fixture(scope="module")
 def measured(basic_runtime: Runtime, cnn: SmallCNN, cnn_onnx: Path, data: Dataset) -> tuple[Metrics, Metrics]:
-    base, preds = measure_model(cnn, cnn_onnx, None, data, reference_preds=None, timing=FAST)
-    again, _ = measure_model(cnn, cnn_onnx, None, data, reference_preds=preds, timing=FAST)
+    runtimes = ("ort", "torch", KEY)
+    base, preds = measure_model(cnn, cnn_onnx, None, data, reference_preds=None, timing=FAST, runtimes=runtimes)
+    again, _ = measure_model(cnn, cnn_onnx, None, data, reference_preds=preds, timing=FAST, runtimes=runtimes)
     return base, again
 
 
@@ -108,7 +110,8 @@ def test_catalogue(basic_runtime: Runtime) -> None:
 
 def test_compare_figures_axis_choices(store: SqliteStore, measured: tuple[Metrics, Metrics]) -> None:
     choices = latency_choices()
-    assert choices.runtimes[KEY] == TITLE and list(choices.runtimes)[:2] == ["ort", "torch"]
+    assert choices.runtimes[KEY] == TITLE and list(choices.runtimes)[:2] == ["ort", "ort_nofusion"]
+    assert list(choices.runtimes)[-1] == "best"  # every runtime, then each result's fastest
     key = latency_metric(KEY, 32)
     assert METRICS[key].title == f"{TITLE} latency, batch 32"
     frame = load_results_frame(store)
@@ -160,9 +163,14 @@ def test_model_card_and_detail_table(measured: tuple[Metrics, Metrics]) -> None:
         "data": {"ref": "d", "name": "d", "test_samples": 120, "train_samples": 1, "calib_samples": 1},
     })
     assert f"| {TITLE} latency, batch 32 (median) | {base.latency_ms(KEY, 32):.3f} ms |" in card
+    assert f"| {TITLE} | - | {comp.latency_ms(KEY, 1):.3f} / {comp.latency_ms(KEY, 1, 'p90'):.3f} |" in card  # matrix
     rows = metrics_comparison(base, comp).set_index("metric")
-    assert rows.loc[f"{TITLE} batch 1, p90 (ms)", "speed-up"] == pytest.approx(
-        base.latency_ms(KEY, 1, "p90") / comp.latency_ms(KEY, 1, "p90"))
+    assert f"{TITLE} batch 1, p90 (ms)" not in rows.index  # each runtime's figures are in the latency matrix
+    from lwdash.analysis.latency_matrix import matrix_frame
+
+    matrix = matrix_frame(base, comp).set_index("runtime")
+    assert matrix.loc[TITLE, "b1 p90 ms"] == comp.latency_ms(KEY, 1, "p90")
+    assert matrix.loc[TITLE, "baseline b1 p90 ms"] == base.latency_ms(KEY, 1, "p90")
 
 
 def test_unavailable_and_refusing_runtimes_say_why(cnn: SmallCNN, cnn_onnx: Path, data: Dataset) -> None:
@@ -173,10 +181,12 @@ def test_unavailable_and_refusing_runtimes_say_why(cnn: SmallCNN, cnn_onnx: Path
                              available=lambda: "the test_absent package is not installed"))
     register_runtime(Runtime(key="test_refuses", title="Refuses", artifact="pytorch", load=refuse))
     try:
-        records, notes = measure_latencies({"onnx": cnn_onnx, "pytorch": cnn}, data.test, policy=FAST)
+        records, notes = measure_latencies({"onnx": cnn_onnx, "pytorch": cnn}, data.test, policy=FAST,
+                                           runtimes=("ort", "torch", "test_absent", "test_refuses"))
     finally:
         unregister_runtime("test_absent")
         unregister_runtime("test_refuses")
+    notes = {k: v for k, v in notes.items() if k in ("test_absent", "test_refuses")}
     assert notes == {"test_absent": "the test_absent package is not installed",
                      "test_refuses": "int8 graphs are not supported by this runtime"}
     timed = {r.runtime for r in records}

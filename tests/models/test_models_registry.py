@@ -8,6 +8,7 @@ from torch import nn
 
 from lwdash.models import ModelLoadError, architecture_input_shape, build_architecture, list_architectures
 
+FASHION = ["fashion_resnet20", "fashion_mobilenet_v2", "fashion_cnn", "fashion_vit", "fashion_student"]
 DIGITS = ["digits_mlp", "digits_cnn", "digits_mobilenet_v2", "digits_teacher", "digits_student"]
 TORCHVISION = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0"]
 
@@ -17,7 +18,25 @@ def _params(m: nn.Module) -> int:
 
 
 def test_registry_lists_samples_then_torchvision() -> None:
-    assert list_architectures() == DIGITS + TORCHVISION
+    assert list_architectures() == FASHION + DIGITS + TORCHVISION
+
+
+@pytest.mark.parametrize("name", FASHION)
+@pytest.mark.parametrize("num_classes", [10, 3])
+def test_fashion_architectures_build_and_run(name: str, num_classes: int) -> None:
+    model = build_architecture(name, num_classes=num_classes)
+    assert not model.training
+    assert architecture_input_shape(name) == (1, 28, 28)
+    with torch.no_grad():
+        out = model(torch.zeros(2, 1, 28, 28))
+    assert tuple(out.shape) == (2, num_classes)
+
+
+def test_fashion_mobilenet_keeps_a_4x4_map_before_its_head() -> None:
+    model = build_architecture("fashion_mobilenet_v2")
+    assert model.features[0][0].in_channels == 1
+    with torch.no_grad():
+        assert tuple(model.features(torch.zeros(2, 1, 28, 28)).shape[2:]) == (4, 4)
 
 
 @pytest.mark.parametrize("name", DIGITS)

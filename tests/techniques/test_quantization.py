@@ -193,3 +193,79 @@ def test_qat_rejects_bad_epochs_and_layerless_models(ctx: RunContext) -> None:
         q.Int8QatConfig(epochs=0)
     with pytest.raises(ValueError, match="int8_qat needs Conv or Linear"):
         q.Int8QatConfig().validate_for(nn.Sequential(nn.Flatten(), nn.ReLU()), (1, 8, 8))
+
+
+# --- static: the activation type is chosen by measurement --------------------------------------
+
+
+def _activation_dtype(model: onnx.ModelProto) -> int:
+    """The element type of the activation QuantizeLinear zero points (uint8 or int8)."""
+    inits = {i.name: i for i in model.graph.initializer}
+    kinds = {inits[n.input[2]].data_type for n in model.graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2}
+    assert len(kinds) == 1, kinds
+    return kinds.pop()
+
+
+@pytest.mark.parametrize(("fastest", "dtype", "fmt"), [("uint8", onnx.TensorProto.UINT8, "U8S8"),
+                                                        ("int8", onnx.TensorProto.INT8, "S8S8")])
+def test_auto_ships_the_activation_type_that_timed_fastest(
+    fastest: str, dtype: int, fmt: str, trained_cnn: nn.Module, ctx: RunContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lwdash.measure.runtime_timing as timing
+
+    seen: dict[str, object] = {}
+
+    def fake(runtime: str, artifacts: dict[str, object], x: torch.Tensor, **kw: object) -> dict[str, float]:
+        seen.update(runtime=runtime, names=sorted(artifacts), batch=tuple(x.shape))
+        return {"fp32": 2.0, "uint8": 1.0 if fastest == "uint8" else 3.0, "int8": 1.0 if fastest == "int8" else 3.0}
+
+    monkeypatch.setattr(timing, "compare_artifacts", fake)
+    out = apply_int8_static(trained_cnn, Int8StaticConfig(target_runtime="openvino"), ctx)
+    assert out.onnx_model is not None and _activation_dtype(out.onnx_model) == dtype
+    assert seen == {"runtime": "openvino", "names": ["fp32", "int8", "uint8"], "batch": (32, 1, 8, 8)}
+    note = next(n for n in out.notes if n.startswith("Activation type chosen by measurement on OpenVINO"))
+    assert f"shipped {fmt} (2.00x fp32's speed)" in note and "fp32 2.00 ms" in note and "slower than fp32" not in note
+
+
+def test_auto_says_when_every_int8_format_is_slower_than_fp32(
+    trained_cnn: nn.Module, ctx: RunContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lwdash.measure.runtime_timing as timing
+
+    monkeypatch.setattr(timing, "compare_artifacts", lambda *a, **k: {"fp32": 1.0, "uint8": 1.5, "int8": 2.0})
+    out = apply_int8_static(trained_cnn, Int8StaticConfig(), ctx)
+    note = next(n for n in out.notes if n.startswith("Activation type chosen"))
+    assert "shipped U8S8 (0.67x fp32's speed)" in note
+    assert "Every int8 format ran slower than fp32 on ONNX Runtime here" in note
+
+
+def test_auto_times_for_real_and_a_fixed_type_is_not_timed(trained_cnn: nn.Module, ctx: RunContext) -> None:
+    out = apply_int8_static(trained_cnn, Int8StaticConfig(), ctx)  # real ONNX Runtime timings on this CPU
+    note = next(n for n in out.notes if n.startswith("Activation type chosen by measurement on ONNX Runtime"))
+    shipped = "U8S8" if "shipped U8S8" in note else "S8S8"
+    assert out.onnx_model is not None
+    assert _activation_dtype(out.onnx_model) == (onnx.TensorProto.UINT8 if shipped == "U8S8" else onnx.TensorProto.INT8)
+    fixed = apply_int8_static(trained_cnn, Int8StaticConfig(activations="int8"), ctx)
+    assert fixed.onnx_model is not None and _activation_dtype(fixed.onnx_model) == onnx.TensorProto.INT8
+    assert "Activation type S8S8 as configured (activations=int8), not timed." in fixed.notes
+
+
+def test_an_unmeasurable_target_keeps_uint8_and_says_why(
+    trained_cnn: nn.Module, ctx: RunContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lwdash.measure.runtime_timing as timing
+
+    def unavailable(*a: object, **k: object) -> dict[str, float]:
+        raise RuntimeError("OpenVINO is not installed here (pip install openvino)")
+
+    monkeypatch.setattr(timing, "compare_artifacts", unavailable)
+    out = apply_int8_static(trained_cnn, Int8StaticConfig(target_runtime="openvino"), ctx)
+    assert out.onnx_model is not None and _activation_dtype(out.onnx_model) == onnx.TensorProto.UINT8
+    assert any(n.startswith("Activation type not measured (OpenVINO is not installed here") for n in out.notes)
+
+
+def test_records_written_before_the_choice_read_back_as_the_int8_they_ran() -> None:
+    _, old = config_from_dict({"type": "int8_static", "version": 2, "data": {"per_channel": True}})
+    _, new = config_from_dict({"type": "int8_static", "version": 3, "data": {"per_channel": True}})
+    assert isinstance(old, Int8StaticConfig) and old.activations == "int8" and old.target_runtime == "ort"
+    assert isinstance(new, Int8StaticConfig) and new.activations == "auto"

@@ -41,10 +41,16 @@ def test_bundled_sets_are_offered_with_titles_and_the_chosen_ones_description(
     at = app("pages/compress.py")
     assert not at.exception and not at.info
     picker = at.selectbox(key="compress.data")
-    assert picker.value == "digits"  # the default
+    assert picker.value == "fashion_mnist"  # the default model takes 1x28x28: the set made for that shape
     quick = get_bundled("fashion_mnist_quick")
     assert f"{quick.title} · 7,500 samples · input (1, 28, 28)" in picker.options
     assert any(o.startswith(get_bundled("fashion_mnist").title) for o in picker.options)
+    assert get_bundled("fashion_mnist").description in [c.value for c in at.caption]
+
+    # A digits model while Fashion-MNIST is chosen: the choice moves to digits, and the page says why.
+    at.selectbox(key="compress.model").set_value("sample/digits_cnn").run()
+    assert not at.exception and at.selectbox(key="compress.data").value == "digits"
+    assert any("this model takes (1, 8, 8): switched to" in c.value for c in at.caption)
     assert get_bundled("digits").description in [c.value for c in at.caption]
 
     at.selectbox(key="compress.model").set_value(model.id).run()
