@@ -183,8 +183,14 @@ def _measure_baseline(
         progress(1.0, "baseline: reusing this process's measurement of the same model and data")
         return cached
     work_dir.mkdir(parents=True, exist_ok=True)
-    progress(0.0, "baseline: exporting to ONNX")
-    onnx_path = export_onnx(model.module, data.input_shape, work_dir / "baseline.onnx")
+    if model.onnx_graph is not None:  # an ONNX upload is measured as the graph it is, not as a re-export
+        from lwdash.measure.export import write_onnx
+
+        progress(0.0, "baseline: writing the uploaded ONNX graph")
+        onnx_path = write_onnx(model.onnx_graph, work_dir / "baseline.onnx", data.input_shape)
+    else:
+        progress(0.0, "baseline: exporting to ONNX")
+        onnx_path = export_onnx(model.module, data.input_shape, work_dir / "baseline.onnx")
     progress(0.2, "baseline: saving the PyTorch program")
     pt2_path: Path | None = work_dir / "baseline.pt2"
     assert pt2_path is not None
@@ -293,7 +299,8 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
     # compressed model are then measured back to back, under the same machine conditions.
     progress(0.02, f"applying {key}")
     torch.manual_seed(spec.seed)
-    ctx = RunContext(data=data, seed=spec.seed, threads=threads, progress=_stage(progress, 0.02, 0.55))
+    ctx = RunContext(data=data, seed=spec.seed, threads=threads, progress=_stage(progress, 0.02, 0.55),
+                     source_onnx=model.onnx_graph)
     compressed = technique.apply(model.module, cfg, ctx)
     module = compressed.module
     module.eval()

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from torch import nn
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["LoadedModel", "ModelLoadError"]
 
@@ -23,6 +27,9 @@ class LoadedModel:
         num_classes: number of output logits.
         source_format: one of ``sample``, ``state_dict``, ``safetensors``, ``pt2``, ``torchscript``, ``onnx``.
         arch: architecture registry key when known (samples, state dicts), else ``None``.
+        onnx_graph: for an ONNX upload with a dynamic batch whose graph ONNX Runtime runs with the
+            same outputs as ``module``: the uploaded graph, which the baseline is measured as and
+            ONNX-level techniques (ONNX Runtime quantization, fp16) act on; else ``None``.
     """
 
     module: nn.Module
@@ -30,3 +37,4 @@ class LoadedModel:
     num_classes: int
     source_format: str
     arch: str | None = None
+    onnx_graph: onnx.ModelProto | None = None

@@ -3,7 +3,9 @@
 Accepted formats, recognised by content (the file suffix is only a hint):
 
 - ONNX (``.onnx``): one self-contained file, converted to PyTorch with onnx2torch;
-- a ``torch.export`` program (``.pt2``) with a dynamic batch dim;
+- a ``torch.export`` program (``.pt2``) with a dynamic batch dim, vetted before it is loaded and
+  given real Conv / Linear / BatchNorm layers (:mod:`lwdash.models.pt2_import`), so it takes every
+  technique a state dict of the same model takes;
 - TorchScript (``torch.jit.save``); its input shape comes from ``arch`` or ``input_shape``;
 - a state dict (``torch.save(model.state_dict())``, ``.pt``/``.pth``) or a ``.safetensors`` file,
   for an architecture of :mod:`lwdash.models.registry`.
@@ -16,16 +18,12 @@ fp32, after one forward pass on zeros has checked its input and output shapes.
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import os
 import pickle
 import re
 import struct
-import types
 import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from lwdash.models._loadutil import (
+    ACCEPTED_FORMATS,
+    check_input_shape,
+    fmt_shape,
+    known_archs,
+    mib,
+    reason,
+    to_fp32,
+    verify,
+)
 from lwdash.models.base import LoadedModel, ModelLoadError
+from lwdash.models.pt2_import import load_pt2
+from lwdash.models.pt2_vet import PT2_REFUSED_OPS
 from lwdash.models.registry import build_architecture, get_architecture, list_architectures
 
 __all__ = [
@@ -49,39 +59,13 @@ __all__ = [
 #: Default upload size limit (200 MiB); :func:`max_upload_bytes` applies ``LWDASH_MAX_UPLOAD_MB``.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 UPLOAD_LIMIT_ENV = "LWDASH_MAX_UPLOAD_MB"
-ACCEPTED_FORMATS = (
-    "ONNX (.onnx, one self-contained file), a torch.export program (.pt2), TorchScript (.pt/.ts), "
-    "or the state dict (.pt/.pth/.safetensors) of a known architecture"
-)
 _ONNX_TARGET_OPSET = 17  # onnx2torch has converters for most ops up to opset 17
 _PICKLE_ENV = "LWDASH_ALLOW_PICKLE"
-_MAX_REASON_CHARS = 400
 
 
 # --------------------------------------------------------------------------------------------
-# Small helpers
+# Upload limits
 # --------------------------------------------------------------------------------------------
-def _mib(n_bytes: int) -> str:
-    return f"{n_bytes / (1024 * 1024):.1f} MiB"
-
-
-def _reason(exc: BaseException) -> str:
-    """A one-paragraph reason from an engine exception (torch messages can run to pages)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
-    if len(text) > _MAX_REASON_CHARS:
-        text = text[: _MAX_REASON_CHARS - 3] + "..."
-    return text
-
-
-def _known_archs() -> str:
-    return ", ".join(list_architectures())
-
-
-def _fmt_shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
-
-
 def max_upload_bytes() -> int:
     """The upload size limit in bytes: ``LWDASH_MAX_UPLOAD_MB`` (MiB, may be fractional), default 200.
 
@@ -117,23 +101,9 @@ def check_upload_size(n_bytes: int, name: str = "the uploaded file") -> None:
     limit = max_upload_bytes()
     if n_bytes > limit:
         raise ModelLoadError(
-            f"{name} is {_mib(n_bytes)} ({n_bytes:,} bytes); the upload limit is {_mib(limit)} ({limit:,} bytes, "
+            f"{name} is {mib(n_bytes)} ({n_bytes:,} bytes); the upload limit is {mib(limit)} ({limit:,} bytes, "
             f"set by {UPLOAD_LIMIT_ENV})"
         )
-
-
-def _check_input_shape(input_shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
-    if input_shape is None:
-        return None
-    try:
-        shape = tuple(int(d) for d in input_shape)
-    except (TypeError, ValueError):
-        raise ModelLoadError(
-            f"input_shape must be a tuple of positive ints such as (1, 8, 8), got {input_shape!r}"
-        ) from None
-    if not shape or any(d <= 0 for d in shape):
-        raise ModelLoadError(f"input_shape must be a tuple of positive ints such as (1, 8, 8), got {input_shape!r}")
-    return shape
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,48 +171,6 @@ def detect_model_format(path: Path) -> str:
     if _parses_as_pickle(path, size):  # protocol 0/1 pickles are text-like opcodes with no magic number
         return "torch_pickle"
     return "onnx"
-
-
-# --------------------------------------------------------------------------------------------
-# Forward-pass verification
-# --------------------------------------------------------------------------------------------
-def _to_fp32(module: nn.Module) -> nn.Module:
-    tensors = list(module.parameters()) + list(module.buffers())
-    if any(t.is_floating_point() and t.dtype != torch.float32 for t in tensors):
-        module = module.float()
-    return module
-
-
-def _verify(module: nn.Module, input_shape: tuple[int, ...], name: str, expected_classes: int | None) -> int:
-    """Run one forward pass on zeros of ``(2, *input_shape)``; return the number of output classes."""
-    batch_shape = (2, *input_shape)
-    try:
-        with torch.no_grad():
-            out = module(torch.zeros(batch_shape, dtype=torch.float32))
-    except Exception as exc:  # any engine error: the model cannot take this input
-        raise ModelLoadError(
-            f"{name} was read, but a test forward pass on zeros of shape {_fmt_shape(batch_shape)} failed: "
-            f"{_reason(exc)}. Check that the input shape {_fmt_shape(input_shape)} (per sample, no batch dim) "
-            "is the one the model was trained with and that the batch dim is dynamic."
-        ) from exc
-    if not isinstance(out, torch.Tensor):
-        raise ModelLoadError(
-            f"{name} returns {type(out).__name__}, not one logits tensor; lwdash accepts classifiers that "
-            "return a (batch, num_classes) tensor"
-        )
-    if out.ndim != 2 or out.shape[0] != 2:
-        raise ModelLoadError(
-            f"{name} returns shape {_fmt_shape(tuple(out.shape))} for a batch of 2; lwdash accepts classifiers "
-            "that return (batch, num_classes) logits"
-        )
-    if out.dtype != torch.float32:
-        raise ModelLoadError(f"{name} returns {out.dtype} logits after conversion to fp32; lwdash needs an fp32 model")
-    num_classes = int(out.shape[1])
-    if expected_classes is not None and num_classes != expected_classes:
-        raise ModelLoadError(
-            f"{name} declares {expected_classes} output classes but returns {num_classes} in a test forward pass"
-        )
-    return num_classes
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,7 +300,7 @@ def _convert_onnx(model: Any, name: str) -> nn.Module:
         try:
             converted = onnx2torch.convert(copy)
         except Exception as exc:  # onnx2torch raises NotImplementedError, KeyError, ...
-            errors.append(_reason(exc))
+            errors.append(reason(exc))
             continue
         return _make_reshapes_static(converted)
     raise ModelLoadError(
@@ -405,11 +333,11 @@ def _load_onnx(path: Path, name: str, input_shape: tuple[int, ...] | None, recog
     except Exception as exc:  # protobuf DecodeError and friends
         if recognised or path.suffix.lower() == ".onnx":
             raise ModelLoadError(
-                f"could not read {name} as ONNX: {_reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
+                f"could not read {name} as ONNX: {reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
             ) from exc
         raise ModelLoadError(
             f"could not recognise {name} as a model file: it is not a zip archive (TorchScript, torch.export "
-            f".pt2, torch.save), not safetensors, not a pickle, and reading it as ONNX failed: {_reason(exc)}; "
+            f".pt2, torch.save), not safetensors, not a pickle, and reading it as ONNX failed: {reason(exc)}; "
             f"accepted formats: {ACCEPTED_FORMATS}"
         ) from exc
     if not model.HasField("graph") or len(model.graph.node) == 0:
@@ -427,7 +355,7 @@ def _load_onnx(path: Path, name: str, input_shape: tuple[int, ...] | None, recog
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # ValidationError, InferenceError
         raise ModelLoadError(
-            f"could not read {name} as ONNX: the model is not valid: {_reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
+            f"could not read {name} as ONNX: the model is not valid: {reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
         ) from exc
 
     initializers = {t.name for t in model.graph.initializer}
@@ -452,9 +380,29 @@ def _load_onnx(path: Path, name: str, input_shape: tuple[int, ...] | None, recog
         if len(out_dims) == 2 and isinstance(out_dims[1], int):
             expected_classes = out_dims[1]
     module = _convert_onnx(model, name)
-    module = _to_fp32(module).eval()
-    num_classes = _verify(module, shape, name, expected_classes)
-    return LoadedModel(module=module, input_shape=shape, num_classes=num_classes, source_format="onnx", arch=None)
+    module = to_fp32(module).eval()
+    num_classes = verify(module, shape, name, expected_classes)
+    graph = model if dims and not isinstance(dims[0], int) and _ort_reproduces(model, module, shape) else None
+    return LoadedModel(module=module, input_shape=shape, num_classes=num_classes, source_format="onnx", arch=None,
+                       onnx_graph=graph)
+
+
+def _ort_reproduces(model: Any, module: nn.Module, shape: tuple[int, ...]) -> bool:
+    """Whether ONNX Runtime runs the uploaded graph with the outputs of its PyTorch conversion (3 random samples)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    x = torch.randn((3, *shape), generator=torch.Generator().manual_seed(0))
+    try:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        with torch.no_grad():
+            want = module(x).numpy()
+    except Exception:  # ONNX Runtime cannot run it: the baseline and techniques use the re-export
+        return False
+    return bool(got.shape == want.shape and np.allclose(got, want, rtol=1e-3, atol=1e-4))
 
 
 def _onnx_input_shape(name: str, dims: list[int | str | None], input_shape: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -475,7 +423,7 @@ def _onnx_input_shape(name: str, dims: list[int | str | None], input_shape: tupl
         ):
             raise ModelLoadError(
                 f"{name} declares input (batch, {', '.join(str(d) for d in per_sample)}) but input_shape "
-                f"{_fmt_shape(input_shape)} was given"
+                f"{fmt_shape(input_shape)} was given"
             )
         return input_shape
     symbolic = [(i + 1, d) for i, d in enumerate(per_sample) if not isinstance(d, int)]
@@ -489,357 +437,6 @@ def _onnx_input_shape(name: str, dims: list[int | str | None], input_shape: tupl
 
 
 # --------------------------------------------------------------------------------------------
-# torch.export (.pt2)
-# --------------------------------------------------------------------------------------------
-_TRAINING_OP_MARKERS = ("_native_batch_norm_legit_functional", "_native_batch_norm_legit.default", "native_dropout")
-
-
-def _graph_in_training_mode(gm: torch.fx.GraphModule) -> bool:
-    for node in gm.graph.nodes:
-        if node.op != "call_function":
-            continue
-        target = str(node.target)
-        if any(marker in target for marker in _TRAINING_OP_MARKERS):
-            return True
-        if "dropout" in target and len(node.args) >= 3 and node.args[2] is True:
-            return True
-        if target.startswith("aten.batch_norm") and len(node.args) >= 6 and node.args[5] is True:
-            return True
-    return False
-
-
-def _exported_train(self: torch.fx.GraphModule, mode: bool = True) -> torch.fx.GraphModule:
-    """``train()``/``eval()`` for an unlifted exported program (torch raises by default).
-
-    An exported graph is specialised to the mode it was exported in; only dropout and batch
-    norm can be switched, by rewriting the graph (torchao's helpers, imported only when the
-    mode actually changes because the import and the rewrite take seconds).
-    """
-    mode = bool(mode)
-    if mode != self.__dict__.get("_lwdash_graph_training", False):
-        from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
-
-        (move_exported_model_to_train if mode else move_exported_model_to_eval)(self)
-        self.__dict__["_lwdash_graph_training"] = mode
-    for m in self.modules():
-        m.training = mode
-    return self
-
-
-def _exported_eval(self: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    return _exported_train(self, False)
-
-
-def _enable_train_eval(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    gm.__dict__["_lwdash_graph_training"] = _graph_in_training_mode(gm)
-    gm.train = types.MethodType(_exported_train, gm)  # type: ignore[method-assign]
-    gm.eval = types.MethodType(_exported_eval, gm)  # type: ignore[method-assign]
-    return gm
-
-
-# --------------------------------------------------------------------------------------------
-# torch.export (.pt2): vetting the archive before torch.export.load
-# --------------------------------------------------------------------------------------------
-# torch.export.load trusts its input: it unpickles sample inputs and "use_pickle" payloads with
-# weights_only=False (after a weights_only=True attempt fails), unpickles opaque constants with
-# pickle.loads, evaluates every symbolic-shape string with sympy.sympify (Python eval), resolves
-# node targets as attribute paths under torch (torch.os.system is one), and exec()s guard code
-# when the module is built. Each of these runs code from the file. lwdash therefore reads the
-# archive first and accepts only what a plain torch.export.save of a classifier writes: tensor
-# payloads, sample inputs that load with weights_only=True, shape expressions built from sympy
-# classes, and targets that are torch operators.
-_PT2_MAX_MEMBERS = 100_000
-_PT2_MAX_JSON_BYTES = 256 * 1024 * 1024
-_PT2_MAX_EXPR_CHARS = 4_000
-_PT2_REFUSED_OPS = ("from_file",)  # aten::from_file maps (and, shared, writes) an arbitrary host file
-_SYMPY_NAMES = frozenset(
-    "Symbol Dummy Integer Rational Float Mul Add Pow Max Min Mod Abs floor ceiling sqrt Eq Ne Lt Le Gt Ge "
-    "And Or Not Xor Equality Unequality StrictLessThan LessThan StrictGreaterThan GreaterThan BooleanTrue "
-    "BooleanFalse true false True False oo zoo nan Infinity NegativeInfinity One Zero NegativeOne Half "
-    "Piecewise ExprCondPair".split()
-)
-_SYMBOL_NAME = re.compile(r"[A-Za-z]{1,4}\d+")
-_SYMBOL_STRING = re.compile(r"""(['"])[A-Za-z_][A-Za-z0-9_]{0,63}\1""")
-_EXPR_OPS = frozenset("( ) , = + - * / ** // % < > <= >= == != & | ~".split())
-_OPERATOR_TARGETS = frozenset(
-    "getitem add sub mul floordiv truediv mod neg pos pow abs eq ne lt le gt ge and_ or_ not_".split()
-)
-_MATH_TARGETS = frozenset("ceil floor trunc sqrt".split())
-_TORCH_OP_TARGET = re.compile(r"torch\.ops\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
-_TORCH_SYM_TARGET = re.compile(r"torch\.sym_[a-z_]+")
-
-
-def _sympy_function_names() -> frozenset[str]:
-    """Names of the sympy functions torch's shape expressions use (FloorDiv, ModularIndexing, ...)."""
-    import sympy
-    import torch.utils._sympy.functions as fns
-
-    return frozenset(
-        n for n, v in vars(fns).items() if isinstance(v, type) and issubclass(v, sympy.Basic) and not n.startswith("_")
-    )
-
-
-def _pt2_refusal(name: str, what: str) -> ModelLoadError:
-    return ModelLoadError(
-        f"{name} is refused: {what}. Loading it would run code from the file. lwdash accepts .pt2 files written by "
-        "torch.export.save(torch.export.export(model, (x,), dynamic_shapes=...)) of a classifier (tensor weights, "
-        f"standard torch operators); accepted formats: {ACCEPTED_FORMATS}"
-    )
-
-
-def _check_sym_expr(expr: str, name: str, allowed_names: frozenset[str]) -> None:
-    import tokenize
-
-    if len(expr) > _PT2_MAX_EXPR_CHARS:
-        raise _pt2_refusal(name, f"a symbolic shape expression is {len(expr):,} characters long")
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(expr).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError) as exc:
-        raise _pt2_refusal(name, f"a symbolic shape expression cannot be parsed ({_reason(exc)})") from None
-    skip = {tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT}
-    for i, tok in enumerate(tokens):
-        if tok.type in skip or tok.type == tokenize.NUMBER:
-            continue
-        if tok.type == tokenize.NAME:
-            is_kwarg = i + 1 < len(tokens) and tokens[i + 1].string == "=" and not tok.string.startswith("_")
-            if tok.string in allowed_names or _SYMBOL_NAME.fullmatch(tok.string) or is_kwarg:
-                continue
-        elif tok.type == tokenize.STRING and _SYMBOL_STRING.fullmatch(tok.string):
-            continue
-        elif tok.type == tokenize.OP and tok.string in _EXPR_OPS:
-            continue
-        shown = expr if len(expr) <= 80 else expr[:77] + "..."
-        raise _pt2_refusal(
-            name, f"a symbolic shape expression holds {tok.string!r}, which is not part of a shape formula ({shown!r})"
-        )
-
-
-def _check_node_target(target: str, name: str) -> None:
-    head, _, rest = target.partition(".")
-    ok = (
-        (_TORCH_OP_TARGET.fullmatch(target) is not None and "__" not in target)
-        or _TORCH_SYM_TARGET.fullmatch(target) is not None
-        or (head == "_operator" and rest in _OPERATOR_TARGETS)
-        or (head == "math" and rest in _MATH_TARGETS)
-    )
-    if not ok:
-        shown = target if len(target) <= 80 else target[:77] + "..."
-        raise _pt2_refusal(name, f"its graph calls {shown!r}, which is not a torch operator")
-    if any(op in target for op in _PT2_REFUSED_OPS):
-        raise _pt2_refusal(name, f"its graph calls {target!r}, which reads or writes files on the host")
-
-
-def _walk_program_json(obj: Any, name: str, allowed_names: frozenset[str]) -> set[str]:
-    """Check every shape expression and node target of a serialized program; return the targets."""
-    targets: set[str] = set()
-    stack = [obj]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            expr = item.get("expr_str")
-            if expr is not None:
-                if not isinstance(expr, str):
-                    raise _pt2_refusal(name, "a symbolic shape expression is not a string")
-                _check_sym_expr(expr, name, allowed_names)
-            if "target" in item and "inputs" in item and "outputs" in item:
-                if not isinstance(item["target"], str):
-                    raise _pt2_refusal(name, "a graph node has a target that is not a name")
-                _check_node_target(item["target"], name)
-                targets.add(item["target"])
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return targets
-
-
-def _read_json_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> Any:
-    if info.file_size > _PT2_MAX_JSON_BYTES:
-        raise ModelLoadError(
-            f"{name}: member {info.filename} declares {_mib(info.file_size)} uncompressed; the limit is "
-            f"{_mib(_PT2_MAX_JSON_BYTES)}"
-        )
-    try:
-        return json.loads(zf.read(info))
-    except Exception as exc:  # zlib / json / unicode errors
-        raise ModelLoadError(
-            f"could not read {name} as a torch.export program (.pt2): member {info.filename} is not valid JSON "
-            f"({_reason(exc)}); accepted formats: {ACCEPTED_FORMATS}"
-        ) from exc
-
-
-def _vet_pt2_archive(path: Path, name: str) -> None:
-    """Refuse a .pt2 archive that holds anything beyond tensors, torch operators and shape formulas.
-
-    Raises:
-        ModelLoadError: the archive is not a current-format torch.export program, or it holds
-            pickled objects, non-torch call targets or code in its shape expressions.
-    """
-    from torch.export.pt2_archive import constants as pt2c
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-            if len(infos) > _PT2_MAX_MEMBERS:
-                raise ModelLoadError(f"{name} holds {len(infos):,} archive members; the limit is {_PT2_MAX_MEMBERS:,}")
-            names = [i.filename for i in infos]
-            if len(set(names)) != len(names):
-                raise _pt2_refusal(name, "its archive holds two members with the same name")
-            tops = {n.split("/", 1)[0] for n in names}
-            if len(tops) != 1 or any("/" not in n for n in names):
-                raise ModelLoadError(
-                    f"{name} is a zip archive, but not one written by torch.export.save (its members are not "
-                    f"in one top-level folder); accepted formats: {ACCEPTED_FORMATS}"
-                )
-            rel = {i.filename.split("/", 1)[1]: i for i in infos}
-            pickled: dict[str, str] = {}  # archive path -> what it is, for members torch.export.load unpickles
-            if rel.get(pt2c.ARCHIVE_FORMAT_PATH) is None or zf.read(rel[pt2c.ARCHIVE_FORMAT_PATH]).strip() != b"pt2":
-                raise ModelLoadError(
-                    f"{name} is not a current torch.export archive (no archive_format 'pt2'); save it again with "
-                    f"torch.export.save in PyTorch 2.6 or later; accepted formats: {ACCEPTED_FORMATS}"
-                )
-            models = [r for r in rel if r.startswith(pt2c.MODELS_DIR) and r.endswith(".json")]
-            if not models:
-                raise ModelLoadError(
-                    f"{name} is a torch.export archive without an exported program (no {pt2c.MODELS_DIR}*.json); "
-                    f"accepted formats: {ACCEPTED_FORMATS}"
-                )
-            for r in rel:
-                if r.startswith(pt2c.AOTINDUCTOR_DIR):
-                    raise _pt2_refusal(name, "it holds AOTInductor-compiled code (data/aotinductor/)")
-                if r.startswith((pt2c.WEIGHTS_DIR, pt2c.CONSTANTS_DIR)) and r.endswith(".pt"):
-                    raise _pt2_refusal(name, f"it holds a legacy pickled payload ({r})")
-            for r, info in rel.items():
-                if r.endswith("_config.json") and r.startswith((pt2c.WEIGHTS_DIR, pt2c.CONSTANTS_DIR)):
-                    config = _read_json_member(zf, info, name)
-                    entries = config.get("config", {}) if isinstance(config, dict) else None
-                    if not isinstance(entries, dict):
-                        raise _pt2_refusal(name, f"{r} is not a payload table")
-                    folder = r.rsplit("/", 1)[0] + "/"
-                    for key, meta in entries.items():
-                        if not isinstance(meta, dict):
-                            raise _pt2_refusal(name, f"{r} entry {key!r} is not a payload description")
-                        path_name = str(meta.get("path_name", ""))
-                        if path_name.startswith((pt2c.CUSTOM_OBJ_FILENAME_PREFIX, pt2c.OPAQUE_OBJ_FILENAME_PREFIX)):
-                            raise _pt2_refusal(name, f"constant {key!r} is a pickled Python or script object")
-                        if meta.get("use_pickle"):  # e.g. torchao quantized weights (tensor subclasses)
-                            pickled[folder + path_name] = f"payload {key!r}"
-            for r in rel:
-                if r.startswith(pt2c.SAMPLE_INPUTS_DIR):
-                    pickled[r] = f"its sample inputs ({r})"
-            if any(not r.startswith(pt2c.SAMPLE_INPUTS_DIR) for r in pickled):
-                import torchao.quantization  # registers torchao's tensor subclasses as safe globals
-            for r, what in pickled.items():
-                # torch.export.load unpickles these with weights_only=False (or falls back to it): allow
-                # only pickles that also load with weights_only=True, i.e. reference allowlisted globals only
-                if r not in rel:
-                    raise _pt2_refusal(name, f"{what} points at {r}, which is not in the archive")
-                try:
-                    torch.load(io.BytesIO(zf.read(rel[r])), map_location="cpu", weights_only=True)
-                except Exception as exc:
-                    match = re.search(r"GLOBAL ([\w.]+)", str(exc))
-                    found = f": it references {match.group(1)}" if match else ""
-                    raise _pt2_refusal(name, f"{what} holds pickled objects that are not tensors{found}") from None
-            allowed = _SYMPY_NAMES | _sympy_function_names()
-            for r in models:
-                program = _read_json_member(zf, rel[r], name)
-                if isinstance(program, dict):
-                    for key in (program.get("range_constraints") or {}):
-                        if not _SYMBOL_NAME.fullmatch(str(key)):
-                            raise _pt2_refusal(name, f"a range constraint is keyed by {str(key)[:80]!r}, not a symbol")
-                targets = _walk_program_json(program, name, allowed)
-                if any(t.startswith("torch.ops.quantized_decomposed.") for t in targets):
-                    import torchao.quantization.pt2e  # noqa: F401  registers the quantized_decomposed operators
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-        raise ModelLoadError(
-            f"could not read {name} as a torch.export program (.pt2): the archive is corrupt ({_reason(exc)}); "
-            f"accepted formats: {ACCEPTED_FORMATS}"
-        ) from exc
-
-
-def _check_exported_graph(gm: torch.fx.GraphModule, name: str) -> None:
-    """After loading: every call in the graph (and its subgraphs) is a torch operator or a shape helper."""
-    import math as _math
-    import operator
-
-    allowed_py = {getattr(operator, n) for n in _OPERATOR_TARGETS} | {getattr(_math, n) for n in _MATH_TARGETS}
-    for module in gm.modules():
-        graph = getattr(module, "graph", None)
-        if not isinstance(graph, torch.fx.Graph):
-            continue
-        for node in graph.nodes:
-            if node.op != "call_function":
-                continue
-            target = node.target
-            is_op = isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator))
-            is_sym = callable(target) and getattr(target, "__module__", "") == "torch" and str(
-                getattr(target, "__name__", "")
-            ).startswith("sym_")
-            if not (is_op or is_sym or target in allowed_py):
-                raise _pt2_refusal(name, f"its graph calls {target!r}, which is not a torch operator")
-            if any(op in str(target) for op in _PT2_REFUSED_OPS):
-                raise _pt2_refusal(name, f"its graph calls {target}, which reads or writes files on the host")
-
-
-def _load_pt2(path: Path, name: str, input_shape: tuple[int, ...] | None) -> LoadedModel:
-    _vet_pt2_archive(path, name)
-    try:
-        program = torch.export.load(str(path))
-    except Exception as exc:
-        raise ModelLoadError(
-            f"could not read {name} as a torch.export program (.pt2): {_reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
-        ) from exc
-    user_inputs = list(program.graph_signature.user_inputs)
-    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
-    tensor_inputs = [
-        placeholders[u]
-        for u in user_inputs
-        if u in placeholders and isinstance(placeholders[u].meta.get("val"), torch.Tensor)
-    ]
-    if len(user_inputs) != 1 or len(tensor_inputs) != 1:
-        raise ModelLoadError(
-            f"{name} takes {len(user_inputs)} inputs ({', '.join(map(str, user_inputs))}); lwdash accepts "
-            "classifiers with exactly one input tensor"
-        )
-    val = tensor_inputs[0].meta["val"]
-    dims = list(val.shape)
-    if len(dims) < 2:
-        raise ModelLoadError(f"{name} takes a rank-{len(dims)} input; lwdash accepts (batch, ...) inputs")
-    if not isinstance(dims[0], torch.SymInt):
-        raise ModelLoadError(
-            f"{name} was exported with a fixed batch size of {int(dims[0])}; lwdash measures several batch sizes. "
-            "Export with a dynamic batch dim: torch.export.export(model, (x,), "
-            "dynamic_shapes=({0: torch.export.Dim('batch')},)) with an example batch of 2 or more"
-        )
-    if val.dtype != torch.float32:
-        raise ModelLoadError(f"{name} takes {val.dtype} input; lwdash accepts models with a float32 input tensor")
-    per_sample = dims[1:]
-    if any(isinstance(d, torch.SymInt) for d in per_sample):
-        if input_shape is None:
-            raise ModelLoadError(
-                f"{name} has a dynamic input size beyond the batch dim; export it with a fixed per-sample shape "
-                "or give input_shape (per sample, e.g. (3, 224, 224))"
-            )
-        shape = input_shape
-    else:
-        shape = tuple(int(d) for d in per_sample)
-        if input_shape is not None and input_shape != shape:
-            raise ModelLoadError(
-                f"{name} was exported for input {_fmt_shape(shape)} but input_shape {_fmt_shape(input_shape)} was given"
-            )
-    try:
-        # check_guards=False: the guard function would be exec()'d from strings stored in the file
-        module: nn.Module = program.module(check_guards=False)
-    except Exception as exc:
-        raise ModelLoadError(f"could not rebuild a module from {name}: {_reason(exc)}") from exc
-    _check_exported_graph(module, name)  # type: ignore[arg-type]
-    module = _enable_train_eval(module)  # type: ignore[arg-type]
-    module = _to_fp32(module)
-    module.eval()
-    num_classes = _verify(module, shape, name, None)
-    return LoadedModel(module=module, input_shape=shape, num_classes=num_classes, source_format="pt2", arch=None)
-
-
-# --------------------------------------------------------------------------------------------
 # TorchScript
 # --------------------------------------------------------------------------------------------
 def _load_torchscript(path: Path, name: str, arch: str | None, input_shape: tuple[int, ...] | None) -> LoadedModel:
@@ -847,17 +444,17 @@ def _load_torchscript(path: Path, name: str, arch: str | None, input_shape: tupl
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
         raise ModelLoadError(
-            f"could not read {name} as TorchScript: {_reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
+            f"could not read {name} as TorchScript: {reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
         ) from exc
     shape = input_shape if input_shape is not None else (get_architecture(arch).input_shape if arch else None)
     if shape is None:
         raise ModelLoadError(
             f"{name} is TorchScript, which does not record the shape of its input; give input_shape (per sample, "
-            f"e.g. (1, 8, 8) or (3, 224, 224)) or the architecture it was built from (known: {_known_archs()})"
+            f"e.g. (1, 8, 8) or (3, 224, 224)) or the architecture it was built from (known: {known_archs()})"
         )
     _check_torchscript_ops(module, name)
-    module = _to_fp32(module).eval()
-    num_classes = _verify(module, shape, name, None)
+    module = to_fp32(module).eval()
+    num_classes = verify(module, shape, name, None)
     return LoadedModel(
         module=module, input_shape=shape, num_classes=num_classes, source_format="torchscript", arch=arch
     )
@@ -869,7 +466,7 @@ def _check_torchscript_ops(module: torch.jit.ScriptModule, name: str) -> None:
         kinds = {node.kind() for node in module.inlined_graph.nodes()}
     except Exception:  # no forward method: the forward check that follows explains it
         return
-    refused = sorted(k for k in kinds if any(op in k for op in _PT2_REFUSED_OPS))
+    refused = sorted(k for k in kinds if any(op in k for op in PT2_REFUSED_OPS))
     if refused:
         raise ModelLoadError(
             f"{name} is refused: its TorchScript calls {', '.join(refused)}, which reads or writes files on the "
@@ -935,7 +532,7 @@ def _module_from_state_dict(
     if arch is None:
         raise ModelLoadError(
             f"{name} is a state dict (weights only, no architecture); choose the architecture it was trained "
-            f"with. Known architectures: {_known_archs()}"
+            f"with. Known architectures: {known_archs()}"
         )
     spec = get_architecture(arch)
     module = build_architecture(arch, num_classes=10)
@@ -949,7 +546,7 @@ def _module_from_state_dict(
     missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
     mismatched = [
-        f"{k}: file {_fmt_shape(tuple(state[k].shape))} vs architecture {_fmt_shape(tuple(expected[k].shape))}"
+        f"{k}: file {fmt_shape(tuple(state[k].shape))} vs architecture {fmt_shape(tuple(expected[k].shape))}"
         for k in expected
         if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
     ]
@@ -963,14 +560,14 @@ def _module_from_state_dict(
             parts.append(f"{len(mismatched)} shape mismatches ({_first(mismatched, 3)})")
         raise ModelLoadError(
             f"the state dict in {name} does not fit architecture {arch!r}: {'; '.join(parts)}. Choose the "
-            f"architecture the weights were trained with (accepted architectures: {_known_archs()})"
+            f"architecture the weights were trained with (accepted architectures: {known_archs()})"
         )
     try:
         module.load_state_dict(state, strict=True)
     except Exception as exc:  # dtype problems (e.g. quantized tensors) after the key check
-        raise ModelLoadError(f"could not load the state dict in {name} into {arch!r}: {_reason(exc)}") from exc
+        raise ModelLoadError(f"could not load the state dict in {name} into {arch!r}: {reason(exc)}") from exc
     module = module.float().eval()
-    num_classes = _verify(module, spec.input_shape, name, None)
+    num_classes = verify(module, spec.input_shape, name, None)
     return LoadedModel(
         module=module, input_shape=spec.input_shape, num_classes=num_classes, source_format=source_format, arch=arch
     )
@@ -1005,17 +602,17 @@ def _load_torch_pickle(
     except (pickle.UnpicklingError, RuntimeError, AttributeError, ValueError, EOFError, OSError) as exc:
         if not _is_pickle_refusal(exc):
             raise ModelLoadError(
-                f"could not read {name} as a torch.save state dict: {_reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
+                f"could not read {name} as a torch.save state dict: {reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
             ) from exc
         if not allow_pickle:
             raise _pickle_refusal(name, exc) from None
         try:  # the operator has allowed pickles for trusted local files
             obj = torch.load(str(path), map_location="cpu", weights_only=False)
         except Exception as exc2:
-            raise ModelLoadError(f"could not unpickle {name}: {_reason(exc2)}") from exc2
+            raise ModelLoadError(f"could not unpickle {name}: {reason(exc2)}") from exc2
     except Exception as exc:  # corrupt zip members and other engine errors
         raise ModelLoadError(
-            f"could not read {name} as a torch.save state dict: {_reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
+            f"could not read {name} as a torch.save state dict: {reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
         ) from exc
 
     if isinstance(obj, nn.Module):  # only reachable with allow_pickle
@@ -1023,10 +620,10 @@ def _load_torch_pickle(
         if shape is None:
             raise ModelLoadError(
                 f"{name} is a pickled module, which does not record the shape of its input; give input_shape "
-                f"(per sample, e.g. (1, 8, 8)) or its architecture (known: {_known_archs()})"
+                f"(per sample, e.g. (1, 8, 8)) or its architecture (known: {known_archs()})"
             )
-        module = _to_fp32(obj).eval()
-        num_classes = _verify(module, shape, name, None)
+        module = to_fp32(obj).eval()
+        num_classes = verify(module, shape, name, None)
         return LoadedModel(module=module, input_shape=shape, num_classes=num_classes, source_format="pickle", arch=arch)
     state = _extract_state_dict(obj, name)
     return _module_from_state_dict(state, arch, name, "state_dict")
@@ -1042,7 +639,7 @@ def _load_safetensors(path: Path, name: str, arch: str | None) -> LoadedModel:
             metadata = fh.metadata() or {}
     except Exception as exc:  # SafetensorError, OSError
         raise ModelLoadError(
-            f"could not read {name} as safetensors: {_reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
+            f"could not read {name} as safetensors: {reason(exc)}; accepted formats: {ACCEPTED_FORMATS}"
         ) from exc
     if arch is None and metadata.get("arch") in list_architectures():
         arch = metadata["arch"]  # written by sample_models/train.py and lwdash's own exports
@@ -1094,7 +691,7 @@ def load_model_file(
     check_upload_size(path.stat().st_size, name)
     if arch is not None:
         get_architecture(arch)  # unknown name: the error lists the known ones
-    shape = _check_input_shape(input_shape)
+    shape = check_input_shape(input_shape)
     if allow_pickle is None:
         allow_pickle = _allow_pickle_default()
 
@@ -1102,7 +699,7 @@ def load_model_file(
     if fmt == "onnx":
         return _load_onnx(path, name, shape, recognised=False)
     if fmt == "pt2":
-        return _load_pt2(path, name, shape)
+        return load_pt2(path, name, shape)
     if fmt == "torchscript":
         return _load_torchscript(path, name, arch, shape)
     if fmt == "torch_pickle":

@@ -215,14 +215,43 @@ def form_spec(cfg_type: type[TechniqueConfig]) -> list[FieldSpec]:
     return specs
 
 
+#: The note of a technique that worked on the uploaded ONNX graph itself.
+UPLOADED_GRAPH_NOTE = ("Built from the uploaded ONNX graph itself, not from a re-export of its PyTorch conversion "
+                       "(the PyTorch form is built from the conversion).")
+
+
 @dataclass(frozen=True)
 class RunContext:
-    """What a technique may use besides the model: data splits, seed, threads, progress."""
+    """What a technique may use besides the model: data splits, seed, threads, progress.
+
+    ``source_onnx`` is the uploaded ONNX graph of the model a technique is given, when the model
+    was uploaded as ONNX with a dynamic batch and ONNX Runtime reproduces its conversion's
+    outputs; ``None`` otherwise, and for every pipeline step after the first (its input is no
+    longer the upload). Techniques that act on an ONNX graph use it through :meth:`input_onnx`.
+    """
 
     data: Dataset
     seed: int = 0
     threads: int = 1
     progress: ProgressFn = _no_progress
+    source_onnx: onnx.ModelProto | None = None
+
+    def input_onnx(self, model: nn.Module) -> tuple[onnx.ModelProto, bool]:
+        """The fp32 ONNX graph of ``model``, the technique's own input: ``(graph, is_the_upload)``.
+
+        The uploaded graph (a copy) when there is one, else the runner's export of ``model``.
+        """
+        if self.source_onnx is not None:
+            import onnx
+
+            graph = onnx.ModelProto()
+            graph.CopyFrom(self.source_onnx)
+            return graph, True
+        import copy
+
+        from lwdash.techniques._common import export_onnx_proto
+
+        return export_onnx_proto(copy.deepcopy(model).eval(), tuple(self.input_shape)), False
 
     @property
     def input_shape(self) -> tuple[int, ...]:

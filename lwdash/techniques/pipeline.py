@@ -308,7 +308,8 @@ def apply_pipeline(model: nn.Module, cfg: PipelineConfig, ctx: RunContext) -> Co
     for i, s in enumerate(cfg.steps, 1):
         lo, hi = (i - 1) / n, i / n
         ctx.progress(lo, f"pipeline step {i}/{n}: {s.technique}")
-        step_ctx = dataclasses.replace(ctx, progress=_sub_progress(ctx.progress, lo, lo + 0.85 * (hi - lo), i, n))
+        step_ctx = dataclasses.replace(ctx, progress=_sub_progress(ctx.progress, lo, lo + 0.85 * (hi - lo), i, n),
+                                       source_onnx=ctx.source_onnx if i == 1 else None)  # later steps: not the upload
         t0 = time.perf_counter()
         try:
             s.config.validate_for(current, ctx.input_shape)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lwdash.techniques.base import CompressedModel, RunContext, TechniqueConfig, knob, register
+from lwdash.techniques.base import UPLOADED_GRAPH_NOTE, CompressedModel, RunContext, TechniqueConfig, knob, register
 
 if TYPE_CHECKING:
     import onnx
@@ -597,12 +597,13 @@ def apply_fp16(model: nn.Module, cfg: Fp16Config, ctx: RunContext) -> Compressed
     clamped = _count_out_of_fp16_range(model)
     module = _to_half(model, torch.float16, cfg.keep_norms_fp32)
     ctx.progress(0.3, "exporting the fp32 model to ONNX")
-    fp32 = _export_fp32_onnx(model, ctx.input_shape)
+    fp32, uploaded = ctx.input_onnx(model)
     ctx.progress(0.7, "converting the ONNX model to float16")
     onnx_model = _fp16_onnx(fp32, cfg.keep_norms_fp32)
     notes = [
         "half the bytes; this CPU has no dependable fp16 speed-up (latency is measured, not assumed: "
         "the ONNX artifact takes float32 input and casts at its edges)",
+        *([UPLOADED_GRAPH_NOTE] if uploaded else []),
     ]
     if cfg.keep_norms_fp32:
         notes.append("normalization layers kept in float32 (PyTorch form and ONNX artifact)")
@@ -623,10 +624,11 @@ def apply_bf16(model: nn.Module, cfg: Bf16Config, ctx: RunContext) -> Compressed
     ctx.progress(0.05, "casting to bfloat16")
     module = _to_half(model, torch.bfloat16, cfg.keep_norms_fp32)
     ctx.progress(0.3, "exporting the fp32 model to ONNX")
-    fp32 = _export_fp32_onnx(model, ctx.input_shape)
+    fp32, uploaded = ctx.input_onnx(model)
     ctx.progress(0.7, "storing ONNX weights as bfloat16")
     onnx_model, converted = _bf16_weight_storage_onnx(fp32, cfg.keep_norms_fp32)
     notes = [
+        *([UPLOADED_GRAPH_NOTE] if uploaded else []),
         "half the bytes; latency is measured, not assumed (bf16 arithmetic is fast only on CPUs with bf16 "
         "instructions, in PyTorch)",
         f"ONNX artifact: {converted} weight tensor(s) stored as bfloat16 and cast to float32 when loaded; "

@@ -40,7 +40,7 @@ from lwdash.techniques._common import (
     no_layers_message,
     weight_layers,
 )
-from lwdash.techniques.base import CompressedModel, RunContext, TechniqueConfig, knob, register
+from lwdash.techniques.base import UPLOADED_GRAPH_NOTE, CompressedModel, RunContext, TechniqueConfig, knob, register
 
 if TYPE_CHECKING:
     import onnx
@@ -400,7 +400,9 @@ def apply_int8_static(model: nn.Module, cfg: Int8StaticConfig, ctx: RunContext) 
         notes.append(f"Calibrated on {n} samples: the calibration split has only {n} (asked for {cfg.calibration_samples}).")
 
     ctx.progress(0.0, "int8 static: exporting to ONNX and calibrating in ONNX Runtime")
-    fp32_onnx = export_onnx_proto(fp32, ctx.input_shape)
+    fp32_onnx, uploaded = ctx.input_onnx(fp32)
+    if uploaded:
+        notes.append(UPLOADED_GRAPH_NOTE)
     kinds = ("uint8", "int8") if cfg.activations == "auto" else (cfg.activations,)
     built: dict[str, onnx.ModelProto] = {}
     for kind in kinds:
@@ -471,12 +473,16 @@ def apply_int8_dynamic(model: nn.Module, cfg: Int8DynamicConfig, ctx: RunContext
         )
 
     ctx.progress(0.0, "int8 dynamic: exporting to ONNX and quantizing in ONNX Runtime")
+    fp32_onnx, uploaded = ctx.input_onnx(fp32)
+    if uploaded:
+        notes.append(UPLOADED_GRAPH_NOTE)
     onnx_model, ort_notes = _ort_quantize(
         fp32,
         ctx.input_shape,
         static_calib=None,
         per_channel=cfg.per_channel,
         op_types=["MatMul", "Gemm"] if cfg.op_types == "linear_only" else None,
+        fp32=fp32_onnx,
     )
     notes += ort_notes
     ctx.progress(0.6, "int8 dynamic: torchao quantization of the PyTorch form")
