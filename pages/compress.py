@@ -21,4 +21,4 @@ chosen_runtimes = runtimes.runtime_choice(state.COMPRESS_RUNTIMES)
 configs = forms.technique_form(technique, state.COMPRESS_PREFIX)
 if configs and model_id:
     panels.queue_jobs(store, model_id, data_ref, technique, configs, chosen_runtimes)
-panels.submitted_jobs()
+panels.submitted_jobs(technique.key)

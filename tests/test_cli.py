@@ -105,7 +105,8 @@ def test_pipeline_steps_and_a_sweep_into_a_step_build_a_grid() -> None:
                              "int8_static(per_channel=False)"
     as_json = build_specs("pipeline", ['steps=[{"technique": "fine_tune", "epochs": 1}]'], [],
                           model_id="m", data_ref="digits", seed=0, threads=1)
-    assert as_json[0].technique["data"]["steps"] == [{"technique": "fine_tune", "epochs": 1, "lr": 0.001}]
+    assert as_json[0].technique["data"]["steps"] == [{"technique": "fine_tune", "epochs": 1, "lr": 0.01,
+                                                      "recipe": "recover", "optimizer": "sgd", "teacher_weight": 0.0}]
 
 
 @pytest.mark.parametrize(

@@ -133,16 +133,16 @@ def get_bundled(ref: str) -> BundledDataset:
         raise DataError(f"unknown bundled data set {ref!r}; bundled: {', '.join(_REGISTRY)}") from None
 
 
-def default_data_for(input_shape: tuple[int, ...] | list[int] | None) -> str:
+def default_data_for(input_shape: tuple[int, ...] | list[int] | None, *, installed_only: bool = True) -> str:
     """The bundled set to evaluate a model of this per-sample input shape on when none is chosen.
 
-    The first registered set of that shape that can be loaded here (Fashion-MNIST for 1x28x28
-    models, digits for 1x8x8 ones), else :data:`DEFAULT_DATA`.
+    The first registered set of that shape (Fashion-MNIST for 1x28x28 models, digits for 1x8x8
+    ones) that can be loaded here (any, with ``installed_only=False``), else :data:`DEFAULT_DATA`.
     """
     if input_shape is not None:
         shape = tuple(int(d) for d in input_shape)
         for d in _REGISTRY.values():
-            if d.input_shape == shape and d.unavailable() is None:
+            if d.input_shape == shape and (not installed_only or d.unavailable() is None):
                 return d.name
     return DEFAULT_DATA
 

@@ -184,8 +184,17 @@ def config_texts(frame: pd.DataFrame) -> list[str]:
         for i, v in enumerate(frame[col].tolist()):
             if v is None or (isinstance(v, float) and math.isnan(v)):
                 continue
-            parts[i].append(f"{name}={v}")
+            parts[i].append(f"{name}={_knob_value(v)}")
     return [", ".join(p) for p in parts]
+
+
+def _knob_value(v: object) -> str:
+    """A knob's value as typed: a mixed frame stores integer knobs as floats (NaN where absent), so 15.0 shows as 15."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
 
 
 def _shown_array(metric: str, values: np.ndarray, base: np.ndarray, ratio: bool) -> np.ndarray:

@@ -300,7 +300,7 @@ def execute(spec: JobSpec, model: LoadedModel, data: Dataset, out_dir: Path, pro
     progress(0.02, f"applying {key}")
     torch.manual_seed(spec.seed)
     ctx = RunContext(data=data, seed=spec.seed, threads=threads, progress=_stage(progress, 0.02, 0.55),
-                     source_onnx=model.onnx_graph)
+                     source_onnx=model.onnx_graph, teacher=model.module)
     compressed = technique.apply(model.module, cfg, ctx)
     module = compressed.module
     module.eval()

@@ -40,6 +40,17 @@ class JobSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "runtimes", tuple(str(k) for k in self.runtimes or ()))  # a stored list reads back
 
+    def same_work(self, other: JobSpec) -> bool:
+        """Whether ``other`` runs exactly this: same kind, model, data, technique and knobs, seed, threads and runtimes.
+
+        The config's format version is not compared (it says how the knobs were written, not what ran).
+        """
+        def work(s: JobSpec) -> tuple[object, ...]:
+            return (s.kind, s.model_id, s.data_ref, s.technique.get("type"), s.technique.get("data"), s.seed,
+                    s.threads, tuple(sorted(s.runtimes)))
+
+        return work(self) == work(other)
+
 
 @dataclass(frozen=True)
 class JobRecord:

@@ -45,9 +45,9 @@ def reason(exc: BaseException) -> str:
 
 def known_archs() -> str:
     """The architecture names a state dict can name, for messages."""
-    from lwdash.models.registry import list_architectures
+    from lwdash.models.registry import describe_architectures
 
-    return ", ".join(list_architectures()) + ", or timm/<name>"
+    return describe_architectures()
 
 
 def fmt_shape(shape: tuple[int, ...]) -> str:

@@ -527,7 +527,8 @@ def _first(items: list[str], n: int = 5) -> str:
 
 
 def _module_from_state_dict(
-    state: dict[str, torch.Tensor], arch: str | None, name: str, source_format: str
+    state: dict[str, torch.Tensor], arch: str | None, name: str, source_format: str,
+    input_shape: tuple[int, ...] | None = None,
 ) -> LoadedModel:
     if arch is None:
         raise ModelLoadError(
@@ -567,10 +568,9 @@ def _module_from_state_dict(
     except Exception as exc:  # dtype problems (e.g. quantized tensors) after the key check
         raise ModelLoadError(f"could not load the state dict in {name} into {arch!r}: {reason(exc)}") from exc
     module = module.float().eval()
-    num_classes = verify(module, spec.input_shape, name, None)
-    return LoadedModel(
-        module=module, input_shape=spec.input_shape, num_classes=num_classes, source_format=source_format, arch=arch
-    )
+    shape = input_shape or spec.input_shape  # the weights do not say it: given, else the architecture's own
+    num_classes = verify(module, shape, name, None)
+    return LoadedModel(module=module, input_shape=shape, num_classes=num_classes, source_format=source_format, arch=arch)
 
 
 def _pickle_refusal(name: str, exc: BaseException) -> ModelLoadError:
@@ -626,10 +626,10 @@ def _load_torch_pickle(
         num_classes = verify(module, shape, name, None)
         return LoadedModel(module=module, input_shape=shape, num_classes=num_classes, source_format="pickle", arch=arch)
     state = _extract_state_dict(obj, name)
-    return _module_from_state_dict(state, arch, name, "state_dict")
+    return _module_from_state_dict(state, arch, name, "state_dict", input_shape)
 
 
-def _load_safetensors(path: Path, name: str, arch: str | None) -> LoadedModel:
+def _load_safetensors(path: Path, name: str, arch: str | None, input_shape: tuple[int, ...] | None = None) -> LoadedModel:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -645,7 +645,7 @@ def _load_safetensors(path: Path, name: str, arch: str | None) -> LoadedModel:
         arch = metadata["arch"]  # written by sample_models/train.py and lwdash's own exports
     if not state:
         raise ModelLoadError(f"{name} holds no tensors; accepted formats: {ACCEPTED_FORMATS}")
-    return _module_from_state_dict(_extract_state_dict(state, name), arch, name, "safetensors")
+    return _module_from_state_dict(_extract_state_dict(state, name), arch, name, "safetensors", input_shape)
 
 
 # --------------------------------------------------------------------------------------------
@@ -705,7 +705,7 @@ def load_model_file(
     if fmt == "torch_pickle":
         return _load_torch_pickle(path, name, arch, shape, allow_pickle)
     if fmt == "safetensors":
-        return _load_safetensors(path, name, arch)
+        return _load_safetensors(path, name, arch, shape)
     if fmt == "npz":
         raise ModelLoadError(
             f"{name} is a NumPy .npz archive (a data set), not a model; upload it as a data set. "

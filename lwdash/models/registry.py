@@ -2,7 +2,9 @@
 
 An explicit allow-list (a dict written out below, never ``globals()``): the Fashion-MNIST samples
 from :mod:`lwdash.models.fashion_samples`, the digits samples from :mod:`lwdash.models.samples`
-and a few torchvision classification models, always built with ``weights=None`` (no download).
+and every torchvision classification model (by its torchvision name, e.g. ``resnet34``), always
+built with ``weights=None`` (no download). A state dict's class count is read from its weights;
+its input size, which weights do not record, is the architecture's usual one unless given.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "ArchitectureSpec",
     "architecture_input_shape",
     "build_architecture",
+    "describe_architectures",
     "get_architecture",
     "list_architectures",
 ]
@@ -59,6 +62,14 @@ class ArchitectureSpec:
     family: str
 
 
+#: Every torchvision classification architecture (``list_models(module=torchvision.models)``), common ones first.
+_TORCHVISION_FIRST = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0")
+_TORCHVISION_NAMES = (*_TORCHVISION_FIRST, *sorted(
+    n for n in torchvision.models.list_models(module=torchvision.models) if n not in _TORCHVISION_FIRST))
+#: Architectures whose weights assume another input size than 224x224 (a state dict does not record it).
+_TORCHVISION_INPUT_SHAPES = {"inception_v3": (3, 299, 299)}
+
+
 def _torchvision(name: str) -> Callable[[int], nn.Module]:
     def build(num_classes: int) -> nn.Module:
         return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
@@ -79,13 +90,8 @@ _REGISTRY: dict[str, ArchitectureSpec] = {
         ArchitectureSpec("digits_mobilenet_v2", digits_mobilenet_v2, DIGITS_INPUT_SHAPE, "digits"),
         ArchitectureSpec("digits_teacher", DigitsTeacher, DIGITS_INPUT_SHAPE, "digits"),
         ArchitectureSpec("digits_student", DigitsStudent, DIGITS_INPUT_SHAPE, "digits"),
-        ArchitectureSpec("resnet18", _torchvision("resnet18"), _IMAGENET_INPUT_SHAPE, "torchvision"),
-        ArchitectureSpec("resnet50", _torchvision("resnet50"), _IMAGENET_INPUT_SHAPE, "torchvision"),
-        ArchitectureSpec("mobilenet_v2", _torchvision("mobilenet_v2"), _IMAGENET_INPUT_SHAPE, "torchvision"),
-        ArchitectureSpec(
-            "mobilenet_v3_small", _torchvision("mobilenet_v3_small"), _IMAGENET_INPUT_SHAPE, "torchvision"
-        ),
-        ArchitectureSpec("efficientnet_b0", _torchvision("efficientnet_b0"), _IMAGENET_INPUT_SHAPE, "torchvision"),
+        *(ArchitectureSpec(name, _torchvision(name), _TORCHVISION_INPUT_SHAPES.get(name, _IMAGENET_INPUT_SHAPE),
+                           "torchvision") for name in _TORCHVISION_NAMES),
     )
 }
 
@@ -104,8 +110,20 @@ def get_architecture(name: str) -> ArchitectureSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        known = ", ".join(_REGISTRY)
-        raise ModelLoadError(f"unknown architecture {name!r}; known architectures: {known}") from None
+        import difflib
+
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise ModelLoadError(f"unknown architecture {name!r}{hint}; known: {describe_architectures()}") from None
+
+
+def describe_architectures() -> str:
+    """The names a state dict can be loaded as, in one line for messages."""
+    samples = [s.name for s in _REGISTRY.values() if s.family != "torchvision"]
+    tv = [s.name for s in _REGISTRY.values() if s.family == "torchvision"]
+    return (f"the samples' architectures ({', '.join(samples)}) or any of torchvision's {len(tv)} classification "
+            f"models by name ({', '.join(tv[:len(_TORCHVISION_FIRST)])}, ...: "
+            "torchvision.models.list_models(module=torchvision.models))")
 
 
 def build_architecture(name: str, num_classes: int = 10) -> nn.Module:

@@ -24,6 +24,7 @@ from lwdash.techniques.base import (
     get_technique,
     jsonable,
     knob,
+    knob_fields,
     list_techniques,
     register,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "get_technique",
     "jsonable",
     "knob",
+    "knob_fields",
     "list_techniques",
     "register",
 ]

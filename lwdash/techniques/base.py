@@ -35,6 +35,7 @@ __all__ = [
     "get_technique",
     "jsonable",
     "knob",
+    "knob_fields",
     "list_techniques",
     "register",
 ]
@@ -78,6 +79,7 @@ def knob(
     sweepable: bool = False,
     stored_default: Any = dataclasses.MISSING,
     since: int = 2,
+    group: str = "",
 ) -> Any:
     """Declare a config field with its default, bounds and help text (read by :func:`form_spec`).
 
@@ -86,7 +88,8 @@ def knob(
     ``stored_default`` is the value a stored config that predates the knob was run with (a knob
     added later with a different default): :func:`config_from_dict` fills it in for records
     written before :data:`CONFIG_FORMAT_VERSION` ``since`` (the version that added the knob), so
-    an old job reads back as what it ran.
+    an old job reads back as what it ran. ``group`` names a set of knobs that forms show after the
+    technique's own (``"recovery"``: the training that follows a structural change).
     """
     meta = {
         "help": help,
@@ -97,6 +100,7 @@ def knob(
         "step": step,
         "label": label,
         "sweepable": sweepable,
+        "group": group,
     }
     if stored_default is not dataclasses.MISSING:
         meta["stored_default"] = stored_default
@@ -186,11 +190,21 @@ def _widget_for(tp: Any) -> tuple[str, tuple[Any, ...]]:
     raise TypeError(f"unsupported knob type {tp!r}")
 
 
+#: Labels of knob names that every technique spells the same way (so no form says "Lr" beside "Learning rate").
+_LABELS = {"lr": "Learning rate"}
+
+
+def knob_fields(cfg: type[TechniqueConfig] | TechniqueConfig) -> list[dataclasses.Field[Any]]:
+    """A config's fields in display order: the technique's own, then each group's (shared knobs declared in a
+    base class, such as recovery's), each in declaration order. Forms, labels and listings use this order."""
+    return sorted(dataclasses.fields(cfg), key=lambda f: bool(f.metadata.get("group")))
+
+
 def form_spec(cfg_type: type[TechniqueConfig]) -> list[FieldSpec]:
     """Describe every field of ``cfg_type`` as a :class:`FieldSpec` (no streamlit involved)."""
     hints = typing.get_type_hints(cfg_type)
     specs: list[FieldSpec] = []
-    for f in dataclasses.fields(cfg_type):
+    for f in knob_fields(cfg_type):
         meta = f.metadata
         widget, options = _widget_for(hints[f.name])
         bounded = meta.get("ge") is not None and (meta.get("le") is not None or meta.get("lt") is not None)
@@ -199,7 +213,7 @@ def form_spec(cfg_type: type[TechniqueConfig]) -> list[FieldSpec]:
         specs.append(
             FieldSpec(
                 name=f.name,
-                label=meta.get("label") or f.name.replace("_", " ").capitalize(),
+                label=meta.get("label") or _LABELS.get(f.name) or f.name.replace("_", " ").capitalize(),
                 widget=widget,  # type: ignore[arg-type]
                 default=f.default,
                 help=meta.get("help", ""),
@@ -228,6 +242,8 @@ class RunContext:
     was uploaded as ONNX with a dynamic batch and ONNX Runtime reproduces its conversion's
     outputs; ``None`` otherwise, and for every pipeline step after the first (its input is no
     longer the upload). Techniques that act on an ONNX graph use it through :meth:`input_onnx`.
+    ``teacher`` is the job's own input model (frozen, eval mode), the same for every pipeline
+    step: what recovery training distils from (:mod:`lwdash.techniques.recovery`).
     """
 
     data: Dataset
@@ -235,6 +251,7 @@ class RunContext:
     threads: int = 1
     progress: ProgressFn = _no_progress
     source_onnx: onnx.ModelProto | None = None
+    teacher: nn.Module | None = None
 
     def input_onnx(self, model: nn.Module) -> tuple[onnx.ModelProto, bool]:
         """The fp32 ONNX graph of ``model``, the technique's own input: ``(graph, is_the_upload)``.
@@ -345,12 +362,13 @@ def list_techniques() -> list[Technique]:
 
 #: 2: knobs may declare ``stored_default`` (what a version-1 record that lacks them ran with).
 #: 3: ``int8_static`` chooses its activation type by measurement (``activations``; version-2 records ran int8).
-CONFIG_FORMAT_VERSION = 3
+#: 4: recovery knobs (``recipe``, ``optimizer``, ``teacher_weight``; older records ran plain Adam, no teacher).
+CONFIG_FORMAT_VERSION = 4
 
 
 def config_to_dict(key: str, cfg: TechniqueConfig) -> dict[str, Any]:
     """Serialize as ``{"type", "version", "data"}`` (JSON-safe)."""
-    data = {f.name: _jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    data = {f.name: _jsonable(getattr(cfg, f.name)) for f in knob_fields(cfg)}  # display order
     return {"type": key, "version": CONFIG_FORMAT_VERSION, "data": data}
 
 

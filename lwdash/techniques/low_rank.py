@@ -23,8 +23,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from lwdash.techniques._common import classifier_name, no_layers_message, train_classifier_, weight_layers
-from lwdash.techniques.base import CompressedModel, RunContext, TechniqueConfig, knob, register
+from lwdash.techniques._common import classifier_name, no_layers_message, weight_layers
+from lwdash.techniques.base import CompressedModel, RunContext, knob, register
+from lwdash.techniques.recovery import RecoveryKnobs, recover_after
 
 __all__ = [
     "LayerPlan",
@@ -42,7 +43,7 @@ RankMode = Literal["rank_ratio", "energy", "fixed_rank"]
 
 
 @dataclass(frozen=True)
-class LowRankConfig(TechniqueConfig):
+class LowRankConfig(RecoveryKnobs):
     """Factorize Linear layers by truncated SVD and convolutions by Tucker-2, keeping a fraction of the rank.
 
     ``choice="rank_ratio"`` keeps ``ratio`` of each layer's full rank (per mode for convs);
@@ -71,9 +72,9 @@ class LowRankConfig(TechniqueConfig):
     )
     # 3 epochs: on digits_cnn at ratio 0.5, 1 epoch recovers to 92.2 % and 3 epochs to 98.9 % (baseline 99.4 %).
     fine_tune_epochs: int = knob(
-        3, ge=0, le=20, help="Epochs of fine-tuning on the training split afterwards (3 recovers most of the accuracy)"
+        3, ge=0, le=20, group="recovery",
+        help="Epochs of recovery training on the training split afterwards (0: none)",
     )
-    lr: float = knob(1e-3, gt=0.0, le=1.0, label="Learning rate", help="Adam learning rate for the fine-tuning")
     factorize_classifier: bool = knob(
         False,
         help="Also factorize the final classifier (left as is by default: a low-rank classifier merges classes)",
@@ -420,20 +421,7 @@ def apply_low_rank(model: nn.Module, cfg: LowRankConfig, ctx: RunContext) -> Com
             f"({len(eligible)} checked); choose a smaller ratio"
         )
 
-    if cfg.fine_tune_epochs > 0:
-
-        def report(fraction: float, message: str) -> None:
-            ctx.progress(0.1 + 0.85 * fraction, message)
-
-        train_classifier_(
-            out,
-            ctx.data.train,
-            epochs=cfg.fine_tune_epochs,
-            lr=cfg.lr,
-            seed=ctx.seed,
-            progress=report,
-            label="low rank fine-tune",
-        )
+    recovered = recover_after(out, model, cfg, ctx, epochs=cfg.fine_tune_epochs, lr=cfg.lr, start=0.1, label="Recovery after low-rank factorization")
 
     kept = {
         "rank_ratio": f"{cfg.ratio:.0%} of the full rank",
@@ -455,5 +443,7 @@ def apply_low_rank(model: nn.Module, cfg: LowRankConfig, ctx: RunContext) -> Com
     last = classifier_name(model)
     if not cfg.factorize_classifier and last is not None:
         notes.append(f"The final classifier {last!r} was left as is (factorize_classifier is off).")
+    if recovered is not None:
+        notes.append(recovered)
     ctx.progress(1.0, "low rank: done")
     return CompressedModel(module=out, notes=tuple(notes))

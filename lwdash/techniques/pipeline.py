@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from lwdash.techniques._common import export_onnx_proto, train_classifier_, weight_layers
+from lwdash.techniques._common import export_onnx_proto, weight_layers
 from lwdash.techniques.base import (
     CompressedModel,
     PipelineStep,
@@ -33,9 +33,11 @@ from lwdash.techniques.base import (
     TechniqueConfig,
     get_technique,
     knob,
+    knob_fields,
     register,
 )
 from lwdash.techniques.quantization import Int8StaticConfig
+from lwdash.techniques.recovery import RecoveryRecipe, recover_after
 from lwdash.techniques.structured import StructuredPruningConfig
 
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ LAST_ONLY_FAMILIES = frozenset({"quantization"})
 
 
 @dataclass(frozen=True)
-class FineTuneConfig(TechniqueConfig):
+class FineTuneConfig(RecoveryRecipe):
     """Fine-tune on the training split with every exactly-zero weight held at zero (no compression by itself).
 
     In a pipeline it recovers accuracy after a pruning or factorization step (pruning masks
@@ -75,7 +77,8 @@ class FineTuneConfig(TechniqueConfig):
     """
 
     epochs: int = knob(2, ge=1, le=50, help="Epochs of fine-tuning on the training split")
-    lr: float = knob(1e-3, gt=0.0, le=1.0, label="Learning rate", help="Adam learning rate")
+    lr: float = knob(0.01, gt=0.0, le=1.0, label="Learning rate",
+                     help="Peak learning rate (after warm-up, then cosine decay); with recipe=plain, Adam's constant rate")
 
 
 @register("fine_tune", FineTuneConfig, family="training", title="Fine-tune only (control / pipeline step)")
@@ -105,17 +108,10 @@ def apply_fine_tune(model: nn.Module, cfg: FineTuneConfig, ctx: RunContext) -> C
             for m, keep in masks:
                 _weight(m).mul_(keep)
 
-    train_classifier_(
-        out,
-        ctx.data.train,
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        seed=ctx.seed,
-        progress=ctx.progress,
-        after_step=hold_zeros if masks else None,
-        label="fine-tune",
-    )
-    notes = [f"Fine-tuned {cfg.epochs} epoch(s) on the training split ({len(ctx.data.train)} samples)."]
+    recovered = recover_after(out, model, cfg, ctx, epochs=cfg.epochs, lr=cfg.lr, start=0.0, label="Fine-tune",
+                              after_step=hold_zeros if masks else None)
+    notes = [f"Fine-tuned {cfg.epochs} epoch(s) on the training split ({len(ctx.data.train)} samples).",
+             *([recovered] if recovered else [])]
     if masks:
         zeros = sum(int((~k).sum()) for _, k in masks)
         notes.append(f"{zeros} zero weights in {len(masks)} layer(s) were held at zero (pruning masks kept).")
@@ -148,7 +144,7 @@ def describe_steps(steps: tuple[PipelineStep, ...]) -> str:
         defaults = type(s.config)()
         changed = [
             f"{f.name}={_fmt(getattr(s.config, f.name))}"
-            for f in dataclasses.fields(s.config)
+            for f in knob_fields(s.config)
             if getattr(s.config, f.name) != getattr(defaults, f.name)
         ]
         parts.append(f"{s.technique}({', '.join(changed)})" if changed else s.technique)

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
-from lwdash.techniques._common import classifier_name, no_layers_message, train_classifier_, weight_layers
-from lwdash.techniques.base import CompressedModel, RunContext, TechniqueConfig, knob, register
+from lwdash.techniques._common import classifier_name, no_layers_message, weight_layers
+from lwdash.techniques.base import CompressedModel, RunContext, knob, register
+from lwdash.techniques.recovery import RecoveryKnobs, recover_after
 
 __all__ = [
     "NM_SPEED_NOTE",
@@ -79,35 +79,6 @@ def _execution_order(model: nn.Module, example: torch.Tensor) -> list[nn.Module]
     return order
 
 
-def _fine_tune(
-    model: nn.Module,
-    cfg_epochs: int,
-    lr: float,
-    ctx: RunContext,
-    *,
-    start: float,
-    label: str,
-    after_step: Callable[[], None] | None = None,
-) -> None:
-    """Fine-tune in place on the training split, reporting progress in ``[start, 0.95]``."""
-    if cfg_epochs <= 0:
-        return
-
-    def report(fraction: float, message: str) -> None:
-        ctx.progress(start + (0.95 - start) * fraction, message)
-
-    train_classifier_(
-        model,
-        ctx.data.train,
-        epochs=cfg_epochs,
-        lr=lr,
-        seed=ctx.seed,
-        progress=report,
-        after_step=after_step,
-        label=label,
-    )
-
-
 def _layers(count: int) -> str:
     return f"{count} layer" + ("" if count == 1 else "s")
 
@@ -124,7 +95,7 @@ def _fmt_count(n: int) -> str:
 # Structured (channel) pruning
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class StructuredPruningConfig(TechniqueConfig):
+class StructuredPruningConfig(RecoveryKnobs):
     """Remove whole channels/filters by L1/L2 norm (group-aware): smaller tensors, fewer MACs, real speed-up.
 
     Channels are ranked per coupled group (torch-pruning's dependency graph), so a residual add,
@@ -153,8 +124,6 @@ class StructuredPruningConfig(TechniqueConfig):
         "Runtime at batch 32 unrounded, 1.64x rounded to 8)",
         stored_default=1,
     )
-    fine_tune_epochs: int = knob(2, ge=0, le=20, help="Epochs of fine-tuning on the training split after pruning")
-    lr: float = knob(1e-3, gt=0.0, le=1.0, label="Learning rate", help="Adam learning rate for the fine-tuning")
 
     def validate_for(self, model: nn.Module, input_shape: tuple[int, ...]) -> None:
         """Reject models with no channel to remove.
@@ -244,7 +213,7 @@ def apply_structured_pruning(model: nn.Module, cfg: StructuredPruningConfig, ctx
     macs_pruned, params_pruned = count_macs_params(pruned, input_shape)
     ctx.progress(0.1, f"structured pruning: MACs {_fmt_count(macs_before)} -> {_fmt_count(macs_pruned)}")
 
-    _fine_tune(pruned, cfg.fine_tune_epochs, cfg.lr, ctx, start=0.1, label="structured pruning fine-tune")
+    recovered = recover_after(pruned, model, cfg, ctx, epochs=cfg.fine_tune_epochs, lr=cfg.lr, start=0.1, label="Recovery after structured pruning")
 
     shrunk = [
         f"{name} {_weight(old).shape[0]}->{_weight(new).shape[0]}"
@@ -264,8 +233,10 @@ def apply_structured_pruning(model: nn.Module, cfg: StructuredPruningConfig, ctx
     ]
     if last_name is not None:
         notes.append(f"The final classifier {last_name!r} keeps its {out_shape[-1]} outputs.")
-    if cfg.fine_tune_epochs == 0:
+    if recovered is None:
         notes.append("No fine-tuning (fine_tune_epochs=0): accuracy is that of the pruned weights as they are.")
+    else:
+        notes.append(recovered)
     ctx.progress(1.0, "structured pruning: done")
     return CompressedModel(module=pruned, notes=tuple(notes))
 
@@ -274,7 +245,7 @@ def apply_structured_pruning(model: nn.Module, cfg: StructuredPruningConfig, ctx
 # Semi-structured N:M sparsity
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class NMSparsityConfig(TechniqueConfig):
+class NMSparsityConfig(RecoveryKnobs):
     """Keep the N largest of every M consecutive weights along the input dimension (2:4 semi-structured sparsity).
 
     Groups run along the input channels (Linear ``in_features``; Conv input channels at each
@@ -284,8 +255,8 @@ class NMSparsityConfig(TechniqueConfig):
 
     n: int = knob(2, ge=1, le=7, help="Weights kept in each group of M")
     m: Literal[4, 8] = knob(4, help="Group size along the input dimension (4 or 8)")
-    fine_tune_epochs: int = knob(1, ge=0, le=20, help="Epochs of fine-tuning on the training split, zeros held")
-    lr: float = knob(1e-3, gt=0.0, le=1.0, label="Learning rate", help="Adam learning rate for the fine-tuning")
+    fine_tune_epochs: int = knob(1, ge=0, le=20, group="recovery",
+                                 help="Epochs of recovery training on the training split, zeros held (0: none)")
     prune_classifier: bool = knob(
         False, help="Also sparsify the final classifier layer (left dense by default: few weights, large accuracy cost)"
     )
@@ -394,15 +365,8 @@ def apply_nm_sparsity(model: nn.Module, cfg: NMSparsityConfig, ctx: RunContext) 
                 _weight(mod).mul_(mask)
 
     reapply_masks()
-    _fine_tune(
-        sparse,
-        cfg.fine_tune_epochs,
-        cfg.lr,
-        ctx,
-        start=0.05,
-        label=f"{cfg.n}:{cfg.m} sparsity fine-tune",
-        after_step=reapply_masks,
-    )
+    recovered = recover_after(sparse, model, cfg, ctx, epochs=cfg.fine_tune_epochs, lr=cfg.lr, start=0.05, label=f"Recovery after {cfg.n}:{cfg.m} sparsity",
+                              after_step=reapply_masks)
     reapply_masks()
 
     eligible_ids = {id(mod) for _, mod in layers}
@@ -422,5 +386,7 @@ def apply_nm_sparsity(model: nn.Module, cfg: NMSparsityConfig, ctx: RunContext) 
             f"{_layers(len(dense))} left dense (final classifier, depthwise/grouped convs, or input count not "
             f"divisible by {cfg.m}): {', '.join(dense[:8])}" + (f" and {len(dense) - 8} more" if len(dense) > 8 else "")
         )
+    if recovered is not None:
+        notes.append(recovered)
     ctx.progress(1.0, f"{cfg.n}:{cfg.m} sparsity: done")
     return CompressedModel(module=sparse, notes=tuple(notes))

@@ -137,6 +137,22 @@ def _bounds_text(spec: FieldSpec) -> str:
     return f" Accepted: {' and '.join(parts)}." if parts else ""
 
 
+def sweep_example(spec: FieldSpec) -> str:
+    """Three values around ``spec``'s default, within its bounds, for the help of a sweepable field ("0.3, 0.5, 0.7")."""
+    d = spec.default
+    lo = next((b for b in (spec.ge, spec.gt) if b is not None), -math.inf)
+    hi = next((b for b in (spec.le, spec.lt) if b is not None), math.inf)
+    if spec.widget == "int" or isinstance(d, int):
+        values = [max(1, d // 2), d, d * 2] if d > 0 else [d, d + 1, d + 2]
+    elif 0 < d < 1 and hi <= 1:
+        values = [round(d - 0.2, 4), d, round(d + 0.2, 4)]
+    else:
+        values = [d / 2, d, d * 2]
+    inside = [v for v in dict.fromkeys(values) if lo <= v <= hi and not (spec.gt is not None and v <= spec.gt)
+              and not (spec.lt is not None and v >= spec.lt)]
+    return ", ".join(_fmt(v) for v in inside)
+
+
 def _widget(spec: FieldSpec, key: str) -> Any:
     """Render one field; returns its value (a string for sweepable knobs)."""
     helptext = (spec.help or "") + _bounds_text(spec)
@@ -145,7 +161,7 @@ def _widget(spec: FieldSpec, key: str) -> Any:
             f"{spec.label} (values, comma-separated)",
             value=_fmt(spec.default),
             key=key,
-            help=helptext + " Several values queue one job each, e.g. 0.3, 0.5, 0.7.",
+            help=helptext + f" Several values queue one job each, e.g. {sweep_example(spec)}.",
         )
     if spec.widget == "toggle":
         return st.toggle(spec.label, value=bool(spec.default), key=key, help=helptext)
@@ -222,7 +238,8 @@ def technique_form(technique: Technique, key_prefix: str, *, submit_label: str =
     specs = form_spec(technique.config_type)
     if any(s.widget == "steps" for s in specs):
         return pipeline_form(technique, key_prefix, submit_label=submit_label)
-    with st.form(key=f"{key_prefix}.form.{technique.key}"):
+    # enter_to_submit=False: Enter in a field must not queue jobs (a second click then queued them again).
+    with st.form(key=f"{key_prefix}.form.{technique.key}", enter_to_submit=False):
         raw = {s.name: _widget(s, field_key(key_prefix, technique.key, s.name)) for s in specs}
         submitted = st.form_submit_button(submit_label, type="primary", key=f"{key_prefix}.submit")
     if not submitted:

@@ -36,6 +36,7 @@ from lwdash.store.records import NotFoundError
 from lwdash.store.sqlite import SqliteStore
 from lwdash.ui import state
 from lwdash.ui.resources import get_store
+from lwdash.ui.text import literal
 
 __all__ = [
     "SCAN_REFRESH_S",
@@ -323,7 +324,7 @@ def scan_progress(model_id: str) -> None:
             job = None
         state.put(state.LAYERS_SCAN_JOB, None)
         if job is not None and job.status is JobStatus.FAILED:
-            st.error(f"The scan failed: {(job.error or 'no reason recorded').splitlines()[0]}")
+            st.error(f"The scan failed: {literal((job.error or 'no reason recorded').splitlines()[0])}")
         elif job is not None and job.status is JobStatus.DONE:
             state.put(state.LAYERS_SCAN, job.result_id)
             st.rerun(scope="app")  # its curves appear below

@@ -20,7 +20,7 @@ from torch import nn
 from lwdash.analysis.baseline import BASELINE_KIND, baseline_spec, latest_baseline
 from lwdash.cli import reproduce_command
 from lwdash.data import DataError
-from lwdash.data.bundled import DEFAULT_DATA, default_data_for
+from lwdash.data.bundled import DEFAULT_DATA, default_data_for, get_bundled
 from lwdash.figures import latency_choices, latency_metric
 from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
 from lwdash.measure.catalogue import (
@@ -43,6 +43,7 @@ from lwdash.ui import state
 from lwdash.ui.datasets import pick_data
 from lwdash.ui.inspect import layer_histogram
 from lwdash.ui.resources import data_dir, get_store, model_names
+from lwdash.ui.text import literal
 
 __all__ = [
     "JOB_REFRESH_S",
@@ -121,7 +122,9 @@ def model_gallery(store: SqliteStore, *, columns: int = 3) -> str | None:
                 facts.insert(0, f"{m.params_count:,} params")
             st.caption(" · ".join(facts))
             if m.test_acc is not None:
-                st.caption(f"Recorded test accuracy {100 * m.test_acc:.2f} % (training script, PyTorch, digits test split)")
+                trained_on = get_bundled(default_data_for(m.input_shape, installed_only=False)).title
+                st.caption(f"Recorded test accuracy {100 * m.test_acc:.2f} % (training script, PyTorch, {trained_on} "
+                           "test split)")
             is_sel = m.id == selected
             st.button(
                 "Selected" if is_sel else "Select", key=f"{state.MODELS_PICK}.{m.id}", disabled=is_sel,
@@ -168,7 +171,7 @@ def model_upload(store: SqliteStore) -> None:
         if outcome[1] == "ok":
             st.rerun()  # once: the gallery above and the summary below now show the new model
     if outcome[1] == "error":
-        st.error(f"{up.name} was not imported. {outcome[2]}")
+        st.error(f"{literal(up.name)} was not imported. {literal(outcome[2])}")
     else:
         st.success(f"Imported {up.name} as `{outcome[2]}`.")
 
@@ -237,7 +240,7 @@ def dataset_upload(store: SqliteStore) -> None:
             state.put(state.MODELS_DATA, rec.id)  # the baseline panel below measures on it next
         state.put(state.MODELS_DATA_OUTCOME, outcome)
     if outcome[1] == "error":
-        st.error(f"{up.name} was not imported. {outcome[2]}")
+        st.error(f"{literal(up.name)} was not imported. {literal(outcome[2])}")
     else:
         st.success(f"Imported {up.name} as {outcome[2]}.")
 
@@ -322,11 +325,11 @@ def fitting_records(store: SqliteStore, model_id: str, data_ref: str, refusal: s
     try:
         model, data = store.get_model(model_id), store.get_dataset(data_ref)
     except (NotFoundError, ModelLoadError) as e:
-        st.error(f"{refusal}: {e}")
+        st.error(f"{refusal}: {literal(e)}")
         return None
     mismatch = records_mismatch(model, data)
     if mismatch:
-        st.error(f"{refusal}: {mismatch}")
+        st.error(f"{refusal}: {literal(mismatch)}")
         return None
     return model, data
 
@@ -364,7 +367,7 @@ def model_baseline(store: SqliteStore, model_id: str) -> None:
     measured = latest_baseline(store, model_id, data_ref)
     failed = store.jobs_of(BASELINE_KIND, model_id, data_ref=data_ref, status=[JobStatus.FAILED], limit=1)
     if failed and (measured is None or (failed[0].finished_at or 0) > measured.created_at):
-        st.error(f"The last measurement failed: {(failed[0].error or 'no reason recorded').splitlines()[0]}")
+        st.error(f"The last measurement failed: {literal((failed[0].error or 'no reason recorded').splitlines()[0])}")
     if measured is not None:
         m = measured.metrics
         cols = st.columns(6)
@@ -448,22 +451,31 @@ def queue_jobs(
             model = store.load_model(model_id)
             check_model_fits(model, store.resolve_data(data_ref))
     except (ModelLoadError, DataError, NotFoundError) as e:
-        st.error(f"Nothing was queued: {e}")
+        st.error(f"Nothing was queued: {literal(e)}")
         return []
     refused = []
     for cfg in configs:
         try:
             cfg.validate_for(model.module, model.input_shape)
         except ValueError as e:
-            refused.append(f"{_knobs(cfg)}: {e}")
+            refused.append(f"{literal(_knobs(cfg))}: {literal(e)}")
     if refused:
         st.error(f"Nothing was queued: {technique.title} cannot take {len(refused)} of the configs.\n\n- "
                  + "\n- ".join(refused))
         return []
     specs = [JobSpec(model_id=model_id, data_ref=data_ref, technique=config_to_dict(technique.key, c),
                      runtimes=tuple(runtimes)) for c in configs]
-    ids = store.submit_many(specs)
-    state.put(state.SUBMITTED_JOBS, ids)
+    existing = store.jobs_of("compress", model_id, data_ref=data_ref,
+                             status=[JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE], limit=100_000)
+    twins = {i: next((j for j in existing if s.same_work(j.spec)), None) for i, s in enumerate(specs)}
+    repeated = [(configs[i], j) for i, j in twins.items() if j is not None]
+    if repeated:
+        st.warning(f"Not queued again: {len(repeated)} of the {len(specs)} configs already have an identical job on "
+                   "this model and data (retry it on the Jobs page to run it again):\n\n- "
+                   + "\n- ".join(f"{_knobs(c)}: job `{j.id[:8]}`, {j.status.value}" for c, j in repeated))
+    fresh = [s for i, s in enumerate(specs) if twins[i] is None]
+    ids = store.submit_many(fresh) if fresh else []
+    state.put(state.SUBMITTED_JOBS, (technique.key, ids))
     return ids
 
 
@@ -471,10 +483,13 @@ def _knobs(cfg: TechniqueConfig) -> str:
     return ", ".join(f"{k}={v}" for k, v in config_to_dict("", cfg)["data"].items())
 
 
-def submitted_jobs() -> None:
-    """Confirm the last submit: the queued job ids and a link to the Jobs page."""
-    ids = state.get(state.SUBMITTED_JOBS) or []
-    if not ids:
+def submitted_jobs(technique_key: str) -> None:
+    """Confirm the last submit of ``technique_key``: the queued job ids and a link to the Jobs page.
+
+    Nothing is shown once another technique is picked (the confirmation belongs to its form).
+    """
+    key, ids = state.get(state.SUBMITTED_JOBS) or ("", [])
+    if not ids or key != technique_key:
         return
     st.success(f"Queued {len(ids)} job(s): " + ", ".join(f"`{i[:8]}`" for i in ids))
     st.page_link("pages/jobs.py", label="Follow them on the Jobs page", icon=":material/arrow_forward:")

@@ -89,7 +89,7 @@ def search_form(store: SqliteStore, model_id: str | None, data_ref: str, tech: T
                               format_func=labels.__getitem__,
                               help="The sampler proposes values for these; every other knob keeps its default "
                                    "unless you set it below.")
-    with st.form(state.SEARCH_FORM, border=True):
+    with st.form(state.SEARCH_FORM, border=True, enter_to_submit=False):
         space = [_range_inputs(tech, n) for n in searched]
         costs = st.multiselect(
             "Objectives: maximise top-1 accuracy, and minimise", _COSTS, default=["onnx_bytes"],

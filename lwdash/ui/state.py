@@ -87,7 +87,7 @@ __all__ = [
 SELECTED_MODEL = "sel.model_id"  # str: the model the user is working on ("sample/<name>", "upload/<sha>")
 SELECTED_DATA = "sel.data_ref"  # str: a bundled set's name or "dataset/<sha>"
 SELECTED_RESULT = "sel.result_id"  # str: the result shown in detail on Compare
-SUBMITTED_JOBS = "sel.submitted_job_ids"  # list[str]: jobs queued by the last Compress submit
+SUBMITTED_JOBS = "sel.submitted_job_ids"  # (technique key, list[str]): jobs queued by the last Compress submit
 
 # -- Models page widgets ------------------------------------------------------------------
 MODELS_PICK = "models.pick"  # prefix of the gallery's per-card buttons: "models.pick.<model id>"

@@ -167,3 +167,15 @@ def test_axes_never_run_below_zero_and_baseline_labels_lean_inwards(frame: pd.Da
     assert arrows == {"baseline: sample/cnn": -70, "baseline: sample/tiny": 70}  # right-hand one left, left one right
     ratio = plot_tradeoff(tradeoff_info(frame, "onnx_bytes", ratio_to_baseline=True))
     assert ratio.layout.yaxis.rangemode is None  # accuracy changes can be negative
+
+
+def test_hover_configs_show_integer_knobs_as_integers() -> None:
+    import pandas as pd
+
+    from lwdash.figures.tradeoff import config_texts
+
+    # Two techniques in one frame: pandas stores epochs as float (NaN where a technique has no such knob).
+    frame = pd.DataFrame({"cfg.epochs": [15, None], "cfg.temperature": [4.0, None], "cfg.amount": [None, 0.5],
+                          "cfg.lr": [0.003, None]})
+    assert frame["cfg.epochs"].dtype == float
+    assert config_texts(frame) == ["epochs=15, temperature=4, lr=0.003", "amount=0.5"]

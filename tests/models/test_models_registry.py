@@ -17,8 +17,31 @@ def _params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def test_registry_lists_samples_then_torchvision() -> None:
-    assert list_architectures() == FASHION + DIGITS + TORCHVISION
+def test_registry_lists_samples_then_every_torchvision_classifier() -> None:
+    import torchvision
+
+    every = torchvision.models.list_models(module=torchvision.models)  # classification models only
+    names = list_architectures()
+    assert names[:15] == FASHION + DIGITS + TORCHVISION  # the common ones first
+    assert sorted(names[10:]) == sorted(every) and len(every) > 70
+    assert architecture_input_shape("inception_v3") == (3, 299, 299)
+
+
+def test_a_state_dict_loads_by_its_torchvision_name_with_classes_read_and_the_input_size_given(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import torchvision
+
+    from lwdash.models import load_model_file
+
+    torch.manual_seed(0)
+    net = torchvision.models.get_model("resnet34", weights=None, num_classes=7).eval()
+    path = tmp_path / "r34.pt"
+    torch.save(net.state_dict(), path)
+    loaded = load_model_file(path, arch="resnet34", input_shape=(3, 32, 32))
+    assert (loaded.arch, loaded.num_classes, loaded.input_shape) == ("resnet34", 7, (3, 32, 32))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded.module(x), net(x))
+    assert load_model_file(path, arch="resnet34").input_shape == (3, 224, 224)  # not given: the usual size
 
 
 @pytest.mark.parametrize("name", FASHION)
@@ -95,10 +118,10 @@ def test_builds_are_fresh_and_seedable() -> None:
 
 def test_unknown_architecture_lists_the_known_ones() -> None:
     with pytest.raises(ModelLoadError) as info:
-        build_architecture("vgg11")
-    assert "unknown architecture 'vgg11'" in str(info.value)
-    assert "digits_cnn" in str(info.value) and "resnet18" in str(info.value)
-    with pytest.raises(ModelLoadError, match="known architectures"):
+        build_architecture("resnet181")
+    assert "unknown architecture 'resnet181' (did you mean resnet18" in str(info.value)
+    assert "digits_cnn" in str(info.value) and "any of torchvision's" in str(info.value)
+    with pytest.raises(ModelLoadError, match="known: the samples' architectures"):
         architecture_input_shape("nope")
     with pytest.raises(ModelLoadError, match="num_classes"):
         build_architecture("digits_mlp", num_classes=0)

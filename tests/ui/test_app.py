@@ -67,7 +67,7 @@ def test_models_upload_of_a_state_dict_needs_its_architecture(data_dir: Path, ap
     at = app()
     at.file_uploader(key="models.upload").upload("mlp_weights.pt", buf.getvalue()).run()
     assert not at.exception
-    assert "mlp_weights.pt" in at.error[0].value and "architecture" in at.error[0].value
+    assert r"mlp\_weights.pt" in at.error[0].value and "architecture" in at.error[0].value  # shown as typed
     at.selectbox(key="models.arch").set_value("digits_mlp").run()
     assert not at.exception and not at.error
     uploads = [m for m in SqliteStore(data_dir).list_models() if m.kind == "upload"]
@@ -151,7 +151,7 @@ def test_compress_sweep_queues_one_job_per_value(data_dir: Path, app) -> None:  
     assert len(jobs) == 2
     assert sorted(j.spec.technique["data"]["amount"] for j in jobs) == [0.3, 0.5]
     assert {j.spec.model_id for j in jobs} == {"sample/digits_mlp"} and {j.status for j in jobs} == {JobStatus.QUEUED}
-    assert at.session_state["sel.submitted_job_ids"] == [j.id for j in reversed(jobs)]
+    assert at.session_state["sel.submitted_job_ids"] == ("magnitude_pruning", [j.id for j in reversed(jobs)])
     assert "Queued 2 job(s)" in at.success[0].value
 
 

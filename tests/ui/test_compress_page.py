@@ -83,3 +83,43 @@ def test_bad_configs_get_a_clear_message_and_nothing_is_queued(  # type: ignore[
     assert not at.exception
     assert at.error and message in at.error[0].value, [e.value for e in at.error]
     assert SqliteStore(data_dir).list_jobs() == []
+
+
+def test_queueing_the_same_configs_twice_warns_and_queues_nothing_new(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = _compress(app, "sample/digits_mlp", "magnitude_pruning")
+    at.text_input(key="compress.magnitude_pruning.amount").set_value("0.5, 0.8")
+    at.button(key="compress.submit").click().run()
+    assert "Queued 2 job(s)" in at.success[0].value and not at.warning
+    at.text_input(key="compress.magnitude_pruning.amount").set_value("0.5, 0.7")
+    at.button(key="compress.submit").click().run()  # 0.5 again, and one new value
+    assert not at.exception and not at.error
+    jobs = SqliteStore(data_dir).list_jobs()
+    assert sorted(j.spec.technique["data"]["amount"] for j in jobs) == [0.5, 0.7, 0.8]
+    warning = next(w.value for w in at.warning if w.value.startswith("Not queued again"))
+    assert "1 of the 2 configs already have an identical job" in warning and "amount=0.5" in warning
+    assert "Queued 1 job(s)" in at.success[0].value
+
+
+def test_the_confirmation_belongs_to_the_technique_it_queued(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = _compress(app, "sample/digits_mlp", "magnitude_pruning")
+    at.button(key="compress.submit").click().run()
+    assert "Queued 1 job(s)" in at.success[0].value
+    at.selectbox(key="compress.technique").set_value("low_rank").run()
+    assert not at.exception and not [s for s in at.success if s.value.startswith("Queued")]
+    at.selectbox(key="compress.technique").set_value("magnitude_pruning").run()
+    assert "Queued 1 job(s)" in at.success[0].value
+
+
+def test_field_help_and_labels_fit_the_field(app) -> None:  # type: ignore[no-untyped-def]
+    from lwdash.techniques import form_spec, list_techniques
+    from lwdash.ui.forms import sweep_example
+
+    at = _compress(app, "sample/digits_cnn", "distillation")
+    epochs = at.text_input(key="compress.distillation.epochs")
+    assert "e.g. 7, 15, 30." in epochs.help and "0.3, 0.5, 0.7" not in epochs.help
+    for tech in list_techniques():
+        for spec in form_spec(tech.config_type):
+            if spec.name == "lr":
+                assert spec.label == "Learning rate", tech.key
+            if spec.sweepable:
+                assert str(spec.default) in sweep_example(spec).split(", ") or f"{spec.default:g}" in sweep_example(spec)

@@ -99,3 +99,10 @@ def test_a_selection_of_an_absent_set_falls_back_to_digits_on_the_models_page(
     assert not at.exception and not at.error
     (job,) = SqliteStore(data_dir).list_jobs()
     assert (job.spec.kind, job.spec.data_ref) == ("baseline", "digits")
+
+
+def test_the_gallery_names_the_data_set_each_recorded_accuracy_was_measured_on(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = app()
+    captions = [c.value for c in at.caption if c.value.startswith("Recorded test accuracy")]
+    assert "Recorded test accuracy 92.34 % (training script, PyTorch, Fashion-MNIST (clothing, 28x28) test split)" in captions
+    assert "Recorded test accuracy 99.44 % (training script, PyTorch, Digits (handwritten, 8x8) test split)" in captions
