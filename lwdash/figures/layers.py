@@ -44,6 +44,11 @@ class LayerBarsInfo(NamedTuple):
     x_title: str
     note: str
 
+    @property
+    def empty(self) -> bool:
+        """Whether no series has a single value to draw (the note then says why)."""
+        return not any(math.isfinite(v) for _, values, _, _ in self.series for v in values)
+
 
 def _vals(frame: pd.DataFrame, col: str, scale: float = 1.0) -> tuple[float, ...]:
     return tuple(float(v) * scale for v in pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float))
@@ -91,19 +96,26 @@ def layer_error_info(frame: pd.DataFrame) -> LayerBarsInfo:
         "unchanged" if (math.isfinite(m) and m == 0) else ("" if not math.isfinite(s) else f"{s:.1f} dB · MSE {m:.2e}")
         for s, m in zip(sqnr, mse, strict=True)
     )
-    notes = [f"{n}: {t}" for n, t in zip(frame["layer"], frame["note"], strict=True) if t and t != "unchanged"]
+    notes = [_sentence(f"{n}: {t}") for n, t in zip(frame["layer"], frame["note"], strict=True)
+             if t and t != "unchanged"]
     unchanged = [str(n) for n, m in zip(frame["layer"], mse, strict=True) if math.isfinite(m) and m == 0]
     if unchanged:
-        notes.append(f"unchanged (infinite SQNR): {', '.join(unchanged)}")
+        notes.append(f"Unchanged (infinite SQNR): {', '.join(unchanged)}.")
     if not any(math.isfinite(v) for v in mse):
-        notes.insert(0, "No per-layer weight error was recorded for this result.")
+        notes.insert(0, "No per-layer weight error was recorded for this result: weights are compared one to one "
+                        "only where a layer keeps its shape (structural changes remove or factorize channels).")
     return LayerBarsInfo(
         title="Weight error per layer vs the original (higher SQNR = closer)",
         layers=tuple(str(n) for n in frame["layer"]),
         series=(("SQNR", sqnr, _THIRD, text),),
         x_title="SQNR = 10·log10(mean w² / mean (w' - w)²), dB",
-        note="; ".join(notes),
+        note=" ".join(notes),
     )
+
+
+def _sentence(text: str) -> str:
+    text = str(text).strip().rstrip(";")
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def plot_layer_bars(info: LayerBarsInfo) -> go.Figure:
@@ -175,8 +187,8 @@ def sensitivity_info(scan: Mapping[str, Any]) -> SensitivityInfo:
     strong = f"{levels[strongest]:g}" + (" removed" if mode == "prune" else " bits") if levels else ""
     summary = ""
     if drops:
-        summary = (f"Most sensitive at {strong}: " + ", ".join(f"{n} (-{d:.1f} pts)" for n, d in drops[:3])
-                   + f". Least: {drops[-1][0]} (-{drops[-1][1]:.1f} pts).")
+        summary = (f"Most sensitive at {strong}: " + ", ".join(f"{n} ({-d:+.1f} pts)" for n, d in drops[:3])
+                   + f". Least: {drops[-1][0]} ({-drops[-1][1]:+.1f} pts).")  # signed changes: a gain reads +0.3
     return SensitivityInfo(
         mode=mode, levels=levels, x_title=x_title, y_title=f"{scan.get('metric', 'top-1 accuracy')} (%)",
         curves=curves, baseline_acc=base, most_sensitive=tuple(drops), summary=summary,
@@ -205,7 +217,8 @@ def plot_sensitivity(info: SensitivityInfo) -> go.Figure:
     fig.update_layout(
         xaxis={"title": info.x_title, "tickvals": list(info.levels),
                "autorange": "reversed" if info.mode == "quantize" else True},
-        yaxis={"title": info.y_title, "range": [max(0.0, float(np.floor(lo / 5) * 5) - 2), 106]},
+        # up to 100 %, plus room for the top markers: an accuracy axis never shows 105 %
+        yaxis={"title": info.y_title, "range": [max(0.0, float(np.floor(lo / 5) * 5) - 2), 101.5], "dtick": 5},
         legend={"title": {"text": "layer changed alone"}, "orientation": "v", "x": 1.01, "y": 1},
         height=440,
         margin={"l": 60, "r": 10, "t": 30, "b": 50},

@@ -121,6 +121,11 @@ class TradeoffInfo(NamedTuple):
         skipped: results left out because a metric was missing (not measured).
         label_front: whether the front points are few enough (:data:`MAX_FRONT_LABELS`) to be
             labelled on the chart itself, so a screenshot says what each one is.
+        per_model: each model's results (and its baseline) form their own front, drawn in the
+            model's colour with the technique family as the marker; else one front across models,
+            coloured by family (comparing architectures on the same data).
+        fronts: with ``per_model``, ``(model name, front)`` per model, each front ordered like ``front``
+            (which is then empty).
     """
 
     points: tuple[TradeoffPoint, ...]
@@ -134,6 +139,9 @@ class TradeoffInfo(NamedTuple):
     ratio_to_baseline: bool
     skipped: int
     label_front: bool = False
+    per_model: bool = False
+    fronts: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = ()
+    model_names: tuple[tuple[str, str], ...] = ()  # (model id, name), in first-seen order
 
 
 #: Front points are labelled on the chart up to this many (more would only collide).
@@ -251,6 +259,8 @@ def tradeoff_info(
     x_metric: str,
     y_metric: str = "top1_acc",
     ratio_to_baseline: bool = False,
+    *,
+    per_model: bool = False,
 ) -> TradeoffInfo:
     """Extract the points, Pareto flags and baselines of one trade-off chart.
 
@@ -263,6 +273,7 @@ def tradeoff_info(
         y_metric: the quality on the y axis (default ONNX Runtime top-1 accuracy).
         ratio_to_baseline: show each result against its own baseline (measured in the same worker):
             costs as ratios (x), accuracies as changes in percentage points.
+        per_model: one Pareto front per model (its results and its baseline) instead of one across models.
 
     Returns:
         The :class:`TradeoffInfo`. Results missing either metric are counted in ``skipped``.
@@ -302,14 +313,29 @@ def tradeoff_info(
     base_rows = _baselines(frame, x_metric, y_metric, ratio_to_baseline, models, names, bxs, bys)
     all_xy = np.array([[r["x"], r["y"]] for r in rows] + [[b[2], b[3]] for b in base_rows], dtype=float)
     all_xy = all_xy.reshape(-1, 2)
-    mask = pareto_mask(all_xy, directions) if len(all_xy) else np.zeros(0, dtype=bool)
-    order = front_order(all_xy, directions) if len(all_xy) else np.zeros(0, dtype=int)
+    owners = [r["model_id"] for r in rows] + [b[0] for b in base_rows]
+    # One group per model, or one for all (a ratio-mode shared baseline has model id "" and joins every group).
+    groups = list(dict.fromkeys(m for m in owners if m)) if per_model else [None]
+    mask = np.zeros(len(all_xy), dtype=bool)
+    fronts: list[tuple[str, tuple[tuple[float, float], ...]]] = []
+    front: tuple[tuple[float, float], ...] = ()
+    for g in groups:
+        idx = np.array([k for k, m in enumerate(owners) if g is None or m in (g, "")], dtype=int)
+        if not len(idx):
+            continue
+        sub = all_xy[idx]
+        mask[idx] |= pareto_mask(sub, directions)
+        line = tuple((float(sub[k, 0]), float(sub[k, 1])) for k in front_order(sub, directions))
+        if g is None:
+            front = line
+        else:
+            fronts.append((g, line))
     points = tuple(TradeoffPoint(on_front=bool(mask[i]), short=short_label(r["label"]), **r) for i, r in enumerate(rows))
     baselines = tuple(
         BaselinePoint(model_id=b[0], name=b[1], x=b[2], y=b[3], on_front=bool(mask[len(rows) + j]), runs=b[4])
         for j, b in enumerate(base_rows)
     )
-    front = tuple((float(all_xy[k, 0]), float(all_xy[k, 1])) for k in order)
+    model_names = tuple(dict.fromkeys((models[i], names[i] or models[i]) for i in np.flatnonzero(keep)))
     return TradeoffInfo(
         points=points,
         baselines=baselines,
@@ -322,6 +348,9 @@ def tradeoff_info(
         ratio_to_baseline=ratio_to_baseline,
         skipped=skipped,
         label_front=0 < sum(p.on_front for p in points) <= MAX_FRONT_LABELS,
+        per_model=per_model,
+        fronts=tuple(fronts),
+        model_names=model_names,
     )
 
 
@@ -360,6 +389,58 @@ def _baselines(
     return out
 
 
+#: Colours of models when each has its own front (first-seen order), and the marker of each technique family.
+MODEL_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+                 "#bcbd22", "#7f7f7f")
+FAMILY_SYMBOLS: dict[str, str] = {
+    "pruning": "circle", "structured_pruning": "square", "structured": "square", "quantization": "diamond",
+    "precision": "triangle-up", "distillation": "cross", "low_rank": "x", "pipeline": "pentagon",
+}
+
+
+def family_symbol(family: str) -> str:
+    """The marker of a technique family when colour stands for the model (unknown families: hexagon)."""
+    return FAMILY_SYMBOLS.get(family, "hexagon")
+
+
+def _model_traces(info: TradeoffInfo) -> list[go.Scatter]:
+    """Per model (its colour, a legend group titled with its name): per family, its front and dominated points."""
+    traces: list[go.Scatter] = []
+    for k, (model_id, name) in enumerate(info.model_names):
+        colour = MODEL_COLOURS[k % len(MODEL_COLOURS)]
+        mine = [p for p in info.points if p.model_id == model_id]
+        for fam in sorted({p.family for p in mine}):
+            for on_front in (True, False):
+                pts = [p for p in mine if p.family == fam and p.on_front == on_front]
+                if not pts:
+                    continue
+                symbol = family_symbol(fam) + ("" if on_front else "-open")
+                traces.append(go.Scatter(
+                    x=[p.x for p in pts], y=[p.y for p in pts], mode="markers", name=fam,
+                    legendgroup=model_id, legendgrouptitle={"text": name}, showlegend=on_front or not any(
+                        p.family == fam and p.on_front for p in mine),
+                    customdata=[p.result_id for p in pts],
+                    hovertext=[p.hover + ("<br><i>on this model's Pareto front</i>" if on_front else "<br><i>dominated</i>")
+                               for p in pts],
+                    hoverinfo="text", opacity=1.0 if on_front else 0.6,
+                    marker={"color": colour, "size": 13 if on_front else 10, "symbol": symbol,
+                            "line": {"width": 1.5 if on_front else 2, "color": "white" if on_front else colour}},
+                ))
+        line = dict(info.fronts).get(model_id, ())
+        if len(line) >= 2:
+            traces.append(go.Scatter(
+                x=[f[0] for f in line], y=[f[1] for f in line], mode="lines", legendgroup=model_id,
+                name="Pareto front", showlegend=False, hoverinfo="skip",
+                line={"shape": "hv", "color": colour, "width": 1.5, "dash": "dot"},
+            ))
+    return traces
+
+
+def _model_colour(info: TradeoffInfo, model_id: str) -> str:
+    ids = [m for m, _ in info.model_names]
+    return MODEL_COLOURS[ids.index(model_id) % len(MODEL_COLOURS)] if model_id in ids else BASELINE_COLOUR
+
+
 def _family_traces(points: Any, make: Any) -> list[Any]:
     """Two traces per family (front bold, dominated faded) sharing one legend entry."""
     traces = []
@@ -375,8 +456,9 @@ def _family_traces(points: Any, make: Any) -> list[Any]:
 def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int = 460) -> go.Figure:
     """Draw a :class:`TradeoffInfo`: front points bold and joined by a step line, dominated ones faded.
 
-    Colour follows the technique family; dominated points are open circles at reduced opacity, so
-    they stay readable but recede. The baseline is a black star with an annotation. Each result
+    With ``info.per_model``, colour follows the model (each model's front in its colour) and the
+    marker the technique family; otherwise colour follows the family. Dominated points are open
+    markers at reduced opacity, so they stay readable but recede. The baseline is a black star with an annotation. Each result
     marker carries its result id in ``customdata`` so a chart selection can find it.
     """
     fig = go.Figure()
@@ -402,7 +484,7 @@ def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int =
             },
         )
 
-    for trace in _family_traces(info.points, make):
+    for trace in (_model_traces(info) if info.per_model else _family_traces(info.points, make)):
         fig.add_trace(trace)
     if len(info.front) >= 2:
         fig.add_trace(
@@ -432,7 +514,9 @@ def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int =
                     f"<b>baseline: {b.name}</b><br>median of {b.runs} measurement(s)" for b in info.baselines
                 ],
                 hoverinfo="text",
-                marker={"symbol": "star", "size": 18, "color": BASELINE_COLOUR, "line": {"width": 1, "color": "white"}},
+                marker={"symbol": "star", "size": 18, "line": {"width": 1.5, "color": BASELINE_COLOUR},
+                        "color": [_model_colour(info, b.model_id) for b in info.baselines] if info.per_model
+                        else BASELINE_COLOUR},
             )
         )
         xs = [p.x for p in info.points] + [b.x for b in info.baselines]
@@ -446,7 +530,8 @@ def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int =
         title={"text": title, "x": 0.0, "xanchor": "left"} if title else None,
         xaxis_title=info.x_title,
         yaxis_title=info.y_title,
-        legend={"title": {"text": "technique family"}, "orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+        legend={"title": {"text": "model: technique family" if info.per_model else "technique family"},
+                "orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
         hovermode="closest",
         clickmode="event+select",
         dragmode="pan",

@@ -107,10 +107,12 @@ def results_csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False)
 
 
-def compare_figures(frame: pd.DataFrame, *, ratio_to_baseline: bool = False) -> dict[str, go.Figure]:
-    """The Compare page's charts for ``frame``: the accuracy fronts and the 3-D view, by name."""
+def compare_figures(frame: pd.DataFrame, *, ratio_to_baseline: bool = False,
+                    per_model: bool = True) -> dict[str, go.Figure]:
+    """The Compare page's charts for ``frame``: the accuracy fronts (one per model by default) and the 3-D view."""
     figs = {
-        name: plot_tradeoff(tradeoff_info(frame, metric, "top1_acc", ratio_to_baseline), title=title)
+        name: plot_tradeoff(tradeoff_info(frame, metric, "top1_acc", ratio_to_baseline, per_model=per_model),
+                            title=title)
         for name, (metric, title) in CHARTS.items()
     }
     figs["accuracy_size_latency_3d"] = plot_tradeoff_3d(
@@ -193,7 +195,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_fro
 
 
 def _front_rows(frame: pd.DataFrame) -> list[list[str]]:
-    info = tradeoff_info(frame, "onnx_bytes", "top1_acc")
+    info = tradeoff_info(frame, "onnx_bytes", "top1_acc", per_model=True)  # each model's own front
     by_id = frame.set_index("id")
     rows = []
     for p in sorted((p for p in info.points if p.on_front), key=lambda p: p.x):
@@ -266,8 +268,9 @@ def build_report_html(
         "same process. Ratios are compressed / baseline; speed-ups are baseline time / compressed time.</p>"
     )
     if len(frame):
-        parts.append("<h2>Pareto front: accuracy vs ONNX size</h2>")
-        parts.append("<p>Results no other result (or baseline) beats on both accuracy and size.</p>")
+        parts.append("<h2>Pareto fronts: accuracy vs ONNX size, per model</h2>")
+        parts.append("<p>For each model, its results that no other result of the same model (or its baseline) "
+                     "beats on both accuracy and size.</p>")
         parts.append(_table(["result", "model", "top-1 %", "Δ pts", "ONNX KiB", "size ratio",
                              f"{get_runtime(PRIMARY_RUNTIME).short} b{LARGE_BATCH} speed-up"],
                             _front_rows(frame), numeric_from=2))

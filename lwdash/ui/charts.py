@@ -59,12 +59,18 @@ def tradeoff_chart(
     key: str,
     title: str,
     on_select: Callable[[str], None] | None = None,
+    per_model: bool = False,
 ) -> str | None:
-    """Extract, draw and caption one accuracy-vs-``x_metric`` Pareto chart; returns the selected id."""
-    info = tradeoff_info(frame, x_metric, "top1_acc", ratio_to_baseline)
+    """Extract, draw and caption one accuracy-vs-``x_metric`` Pareto chart; returns the selected id.
+
+    ``per_model``: one front per model, coloured by model (else one front across models).
+    """
+    info = tradeoff_info(frame, x_metric, "top1_acc", ratio_to_baseline, per_model=per_model)
     picked = show(plot_tradeoff(info, title=title), key, on_select)
     front = sum(p.on_front for p in info.points)
-    text = f"{front} of {len(info.points)} result(s) on the front (bold, joined by the dotted step line)."
+    where = (f"their model's front ({len(info.model_names)} model(s), one colour each; the marker is the technique "
+             "family)" if per_model else "the front")
+    text = f"{front} of {len(info.points)} result(s) on {where} (bold, joined by the dotted step line)."
     if info.skipped:
         text += f" {info.skipped} result(s) without this measurement are not drawn."
     st.caption(text)

@@ -229,6 +229,9 @@ def layer_views(store: SqliteStore, result_id: str) -> None:
                             (tabs[2], layer_share_info(frame), "share"),
                             (tabs[3], layer_error_info(frame), "error")):
         with tab:
+            if info.empty:  # nothing to draw: say why instead of showing empty axes
+                st.info(info.note or "Nothing was recorded for this view.", icon=":material/info:")
+                continue
             st.plotly_chart(plot_layer_bars(info), key=f"{state.LAYERS_PICK}.{name}", width="stretch")
             if info.note:
                 st.caption(info.note)

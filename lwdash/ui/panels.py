@@ -187,7 +187,9 @@ def _measure_on_upload(store: SqliteStore, rec: ModelRecord) -> None:
         except NotFoundError:
             continue
         if not data.unavailable and records_mismatch(rec, data) is None:
-            store.submit(baseline_spec(rec.id, ref))
+            if not store.jobs_of(BASELINE_KIND, rec.id, data_ref=ref, limit=1,
+                                 status=[JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE]):
+                store.submit(baseline_spec(rec.id, ref))  # the same file uploaded again is measured once
             return
 
 
@@ -565,11 +567,14 @@ def _job_row(job: JobRecord) -> None:
             head.caption(job.message or "cancelled")
             buttons.button("Retry", key=f"{state.JOBS_PREFIX}.retry.{job.id}", on_click=_retry, args=(job.id,))
         elif job.result_id and job.spec.kind == "sensitivity":
-            head.caption(f"Scan `{job.result_id[:8]}`: see its curves on the Layers page.")
+            head.page_link("pages/layers.py", label=f"Scan {job.result_id[:8]}: see its curves on the Layers page",
+                           icon=":material/arrow_forward:")
         elif job.result_id and job.spec.kind == BASELINE_KIND:
-            head.caption("Measured: see the model's baseline on the Models page.")
+            head.page_link("pages/models.py", label="Measured: see the model's baseline on the Models page",
+                           icon=":material/arrow_forward:")
         elif job.result_id:
-            head.caption(f"Result `{job.result_id[:8]}`: see it on the Compare page.")
+            head.page_link("pages/compare.py", label=f"Result {job.result_id[:8]}: see it on the Compare page",
+                           icon=":material/arrow_forward:")
 
 
 @st.fragment(run_every=JOB_REFRESH_S)

@@ -13,6 +13,7 @@ import streamlit as st
 
 __all__ = [
     "COMPARE_3D_CHART",
+    "COMPARE_ACROSS",
     "COMPARE_CSV",
     "COMPARE_DATES",
     "COMPARE_DETAIL_CHART",
@@ -112,6 +113,7 @@ JOBS_PREFIX = "jobs"  # per-job buttons: "jobs.cancel.<job id>", "jobs.retry.<jo
 # -- Compare page widgets -----------------------------------------------------------------
 COMPARE_MODELS = "compare.models"  # multiselect: model filter
 COMPARE_RATIO = "compare.ratio"  # toggle: ratios to each result's baseline
+COMPARE_ACROSS = "compare.across"  # toggle: one front across models instead of one per model
 COMPARE_SIZE_METRIC = "compare.size_metric"  # radio: onnx_bytes / compressed_bytes / sparse_bytes
 COMPARE_LAT_RUNTIME = "compare.lat_runtime"  # radio: ort / torch
 COMPARE_LAT_BATCH = "compare.lat_batch"  # radio: 1 / 32

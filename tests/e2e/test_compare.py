@@ -54,7 +54,7 @@ def test_compare_select_point_detail_histogram_report_and_scan(page, app_server,
     charts = page.locator('[data-testid="stPlotlyChart"]')
     charts.first.wait_for()
     assert charts.first.locator("path.point").count() >= 3
-    page.get_by_text(re.compile(r"result\(s\) on the front")).first.wait_for()
+    page.get_by_text(re.compile(r"result\(s\) on their model's front")).first.wait_for()  # one front per model
     shot(page, "compare-1-fronts")
 
     # Click the int8 marker on the accuracy-vs-size chart: its detail opens.

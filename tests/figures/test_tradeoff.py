@@ -179,3 +179,30 @@ def test_hover_configs_show_integer_knobs_as_integers() -> None:
                           "cfg.lr": [0.003, None]})
     assert frame["cfg.epochs"].dtype == float
     assert config_texts(frame) == ["epochs=15, temperature=4, lr=0.003", "amount=0.5"]
+
+
+def test_each_model_gets_its_own_front_and_colour(frame: pd.DataFrame) -> None:
+    from lwdash.figures.tradeoff import MODEL_COLOURS, family_symbol
+
+    other = pd.DataFrame([  # a weaker model: every result below the first model's front
+        _row("f", "magnitude_pruning", "pruning", 0.78, 25_000, 1.8, model_id="sample/mlp",
+             baseline_top1_acc=0.86, baseline_onnx_bytes=40_000),
+        _row("g", "fp16", "precision", 0.84, 45_000, 3.0, model_id="sample/mlp",
+             baseline_top1_acc=0.86, baseline_onnx_bytes=40_000),
+    ])
+    both = pd.concat([frame, other], ignore_index=True)
+    across = tradeoff_info(both, "onnx_bytes")
+    assert not {p.result_id for p in across.points if p.on_front} & {"f", "g"}  # across models: f, g dominated
+    info = tradeoff_info(both, "onnx_bytes", per_model=True)
+    flags = {p.result_id: p.on_front for p in info.points}
+    assert flags == {"a": False, "b": False, "c": True, "d": True, "e": False, "f": True, "g": False}
+    assert info.front == () and [m for m, _ in info.fronts] == ["sample/cnn", "sample/mlp"]
+    mlp_front = dict(info.fronts)["sample/mlp"]
+    assert [round(x * 1024) for x, _ in mlp_front] == [25_000, 40_000]  # f, then the mlp's own baseline
+    fig = plot_tradeoff(info)
+    markers = [t for t in fig.data if t.mode == "markers" and t.name != "baseline"]
+    assert {t.marker.color for t in markers if t.legendgroup == "sample/cnn"} == {MODEL_COLOURS[0]}
+    assert {t.marker.color for t in markers if t.legendgroup == "sample/mlp"} == {MODEL_COLOURS[1]}
+    assert {t.marker.symbol for t in markers if t.name == "quantization"} == {family_symbol("quantization")}
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert sorted(t.line.color for t in lines) == sorted(MODEL_COLOURS[:2])  # one front line per model, its colour

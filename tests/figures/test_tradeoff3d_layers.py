@@ -88,7 +88,7 @@ def test_layer_bar_records_are_percentages_in_model_order() -> None:
     assert sum(share.series[0][1]) == pytest.approx(100.0) and sum(share.series[1][1]) == pytest.approx(100.0)
     err = layer_error_info(frame)
     assert err.series[0][1][0] == 20.0 and err.series[0][3] == ("20.0 dB · MSE 1.00e-04", "unchanged")
-    assert "unchanged (infinite SQNR): fc.weight" in err.note
+    assert "Unchanged (infinite SQNR): fc.weight." in err.note and not err.empty
     fig = plot_layer_bars(sp)
     assert [tr.name for tr in fig.data] == ["original", "compressed"] and fig.data[0].orientation == "h"
     assert fig.layout.xaxis.range[1] > 80.1  # room for the printed value
@@ -96,7 +96,11 @@ def test_layer_bar_records_are_percentages_in_model_order() -> None:
 
 def test_layer_error_without_records_says_so() -> None:
     frame = _layer_frame().assign(mse=np.nan, sqnr_db=np.nan, note="", macs=np.nan, macs_share=np.nan)
-    assert layer_error_info(frame).note.startswith("No per-layer weight error was recorded")
+    err = layer_error_info(frame)
+    assert err.note.startswith("No per-layer weight error was recorded") and err.empty  # a message, not empty axes
+    pruned = _layer_frame().assign(mse=np.nan, sqnr_db=np.nan, note=["shape changed (16 -> 8 channels);", ""])
+    note = layer_error_info(pruned).note
+    assert ".;" not in note and note.endswith("conv1.weight: shape changed (16 -> 8 channels).")
     assert "No per-layer MACs" in layer_share_info(frame).note
 
 
@@ -119,6 +123,17 @@ def test_sensitivity_curves_and_most_sensitive_layer() -> None:
     assert q.most_sensitive[0] == ("fc.weight", pytest.approx(38.0))  # 4 bits (index 0) is the strongest level
     with pytest.raises(ValueError, match="not a sensitivity scan"):
         sensitivity_info({"x": 1})
+
+
+def test_a_layer_that_gains_reads_as_a_gain_and_the_axis_stops_near_100() -> None:
+    info = sensitivity_info({**SCAN, "mode": "quantize", "levels": [4, 8],
+                             "layers": [{"name": "conv1.weight", "acc": [0.90, 0.98]},
+                                        {"name": "fc.weight", "acc": [0.983, 0.98]}]})  # 4 bits: +0.3 points
+    assert info.summary == ("Most sensitive at 4 bits: conv1.weight (-8.0 pts), fc.weight (+0.3 pts). "
+                            "Least: fc.weight (+0.3 pts).")
+    assert "--" not in info.summary
+    top = plot_sensitivity(info).layout.yaxis.range[1]
+    assert 100 <= top < 102
 
 
 @dataclasses.dataclass

@@ -137,6 +137,11 @@ def test_models_upload_queues_its_baseline_measurement(data_dir: Path, app) -> N
     (upload,) = [m for m in store.list_models() if m.kind == "upload"]
     (job,) = store.list_jobs()
     assert (job.spec.kind, job.spec.model_id, job.spec.data_ref) == ("baseline", upload.id, "digits")
+    # The same file uploaded again (another session, or after a reload): the same model, measured once.
+    again = app()
+    again.selectbox(key="models.arch").set_value("digits_mlp").run()
+    again.file_uploader(key="models.upload").upload("mine-again.pt", buf.getvalue()).run()
+    assert not again.exception and len(store.list_jobs()) == 1
 
 
 def test_compress_sweep_queues_one_job_per_value(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
@@ -239,7 +244,7 @@ def test_compare_toggles_and_histogram_controls(with_results: Path, app) -> None
     assert not at.exception
     assert at.selectbox(key="compare.detail_layer").value == layers[1]
     at.multiselect(key="compare.models").set_value([]).run()  # every model filtered out: empty, not broken
-    assert not at.exception and len(at.dataframe[0].value) == 0
+    assert not at.exception and any(i.value.startswith("No result matches these filters") for i in at.info)
 
 
 def test_search_page_starts_a_search_and_shows_its_trials(data_dir: Path, app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -309,3 +314,33 @@ def test_search_page_cancels_a_running_search(data_dir: Path, app) -> None:  # t
         == [JobStatus.CANCELLED]
     at.run()
     assert f"search.cancel.{search_id}" not in [b.key for b in at.button]
+
+
+def test_a_finished_job_links_to_its_result_on_compare(with_results: Path, app) -> None:  # type: ignore[no-untyped-def]
+    store = SqliteStore(with_results)
+    done = [j for j in store.list_jobs() if j.status is JobStatus.DONE and j.result_id and j.spec.kind == "compress"]
+    assert done
+    at = app("pages/jobs.py")
+    assert not at.exception
+    links = [(p.proto.page, p.proto.label) for p in at.get("page_link")]
+    assert any(page == "compare" and label == f"Result {done[0].result_id[:8]}: see it on the Compare page"
+               for page, label in links), links
+
+
+def test_compare_draws_one_front_per_model_unless_asked_for_one_across_models(with_results: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = app("pages/compare.py")
+    assert not at.exception
+    fronts = [c.value for c in at.caption if "result(s) on" in c.value]
+    assert len(fronts) == 2 and all("on their model's front (" in c for c in fronts)
+    at.toggle(key="compare.across").set_value(True).run()
+    assert not at.exception
+    fronts = [c.value for c in at.caption if "result(s) on" in c.value]
+    assert len(fronts) == 2 and all("on the front (bold" in c for c in fronts)
+
+
+def test_compare_says_when_the_filters_leave_no_result(with_results: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = app("pages/compare.py")
+    at.multiselect(key="compare.models").set_value([]).run()
+    assert not at.exception
+    assert any(i.value.startswith("No result matches these filters") for i in at.info)
+    assert not at.get("plotly_chart") and not [s for s in at.subheader if s.value == "Result detail"]
