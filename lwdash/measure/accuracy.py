@@ -62,19 +62,11 @@ def make_session(path: Path, threads: int = 1) -> ort.InferenceSession:
         ValueError: ``threads`` < 1.
         FileNotFoundError: ``path`` does not exist.
     """
-    import onnxruntime as ort
+    from lwdash.runtimes.onnx_runtime import make_ort_session
 
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ONNX file not found: {path}")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(threads)
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3  # errors only
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return make_ort_session(path, threads)  # the session the ONNX Runtime latency row is timed with (fusion on)
 
 
 def onnx_batch_runner(session: ort.InferenceSession) -> tuple[Any, int | None]:

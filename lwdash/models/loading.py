@@ -247,9 +247,45 @@ class _StaticReshape(nn.Module):
     def __init__(self, shape: tuple[int, ...]) -> None:
         super().__init__()
         self.shape = shape
+        # Set by _mark_flattens when this reshape was seen to be a flatten of everything after the batch
+        # ((-1, k) on an input of k values per sample): it then stays one when pruning changes k.
+        self.flatten = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.flatten:
+            return x.reshape(x.shape[0], -1)
         return x.reshape([x.shape[i] if s == 0 else s for i, s in enumerate(self.shape)])
+
+
+def _mark_flattens(module: nn.Module, input_shape: tuple[int, ...]) -> None:
+    """Mark each constant ``(-1, k)`` reshape that flattens a batch of 2 to ``(2, k)`` as a flatten.
+
+    Exporters write ``torch.flatten(x, 1)`` as ``Reshape(x, [-1, k])`` with the channel count baked in;
+    once structured pruning removes channels, ``k`` is wrong. Seen on one forward pass, such a reshape is a
+    flatten whatever ``k`` becomes.
+    """
+    seen: list[tuple[_StaticReshape, bool]] = []
+
+    def hook(mod: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        x = args[0]
+        assert isinstance(mod, _StaticReshape)
+        flat = (len(mod.shape) == 2 and mod.shape[0] == -1 and x.ndim >= 2 and x.shape[0] == 2
+                and math.prod(x.shape[1:]) == mod.shape[1])
+        seen.append((mod, flat))
+
+    handles = [m.register_forward_pre_hook(hook) for m in module.modules() if isinstance(m, _StaticReshape)]
+    if not handles:
+        return
+    try:
+        with torch.no_grad():
+            module(torch.zeros((2, *input_shape)))
+    except Exception:  # the forward check that follows reports it
+        return
+    finally:
+        for h in handles:
+            h.remove()
+    for mod, flat in seen:
+        mod.flatten = mod.flatten or flat
 
 
 def _make_reshapes_static(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -381,6 +417,7 @@ def _load_onnx(path: Path, name: str, input_shape: tuple[int, ...] | None, recog
             expected_classes = out_dims[1]
     module = _convert_onnx(model, name)
     module = to_fp32(module).eval()
+    _mark_flattens(module, shape)
     num_classes = verify(module, shape, name, expected_classes)
     graph = model if dims and not isinstance(dims[0], int) and _ort_reproduces(model, module, shape) else None
     return LoadedModel(module=module, input_shape=shape, num_classes=num_classes, source_format="onnx", arch=None,

@@ -23,10 +23,11 @@ they ran).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -35,7 +36,7 @@ from lwdash.data import Split
 from lwdash.techniques._common import _seeded
 from lwdash.techniques.base import RunContext, TechniqueConfig, knob
 
-__all__ = ["RecoveryKnobs", "RecoveryPlan", "RecoveryRecipe", "RecoveryReport", "recalibrate_batchnorm_", "recover_", "recover_after"]
+__all__ = ["RecoveryKnobs", "RecoveryPlan", "RecoveryRecipe", "RecoveryReport", "recalibrate_batchnorm_", "recover_", "recover_after", "recovery_default"]
 
 ProgressFn = Callable[[float, str], None]
 
@@ -317,6 +318,12 @@ class RecoveryKnobs(RecoveryRecipe):
     lr: float = knob(0.01, gt=0.0, le=1.0, label="Learning rate", group="recovery",
                      help="Peak learning rate of the recovery (after warm-up, then cosine decay); with "
                           "recipe=plain, Adam's constant rate")
+
+
+def recovery_default(name: str, default: object) -> Any:
+    """A recovery knob re-declared in a config class with another default (same bounds, help and stored default)."""
+    f = next(f for f in dataclasses.fields(RecoveryKnobs) if f.name == name)
+    return dataclasses.field(default=default, metadata=f.metadata)
 
 
 def recover_after(

@@ -18,6 +18,7 @@ import streamlit as st
 from torch import nn
 
 from lwdash.analysis.baseline import BASELINE_KIND, baseline_spec, latest_baseline
+from lwdash.analysis.notes import split_notes
 from lwdash.cli import reproduce_command
 from lwdash.data import DataError
 from lwdash.data.bundled import DEFAULT_DATA, default_data_for, get_bundled
@@ -779,8 +780,11 @@ def result_detail(store: SqliteStore, result_id: str) -> None:
         f"seed {rec.seed} · result `{rec.id}`"
     )
     headline_metrics(rec.baseline, rec.compressed)
-    for note in rec.notes:
+    warnings, described = split_notes(rec.notes)
+    for note in warnings:  # a cost or a miss: what a reader must not overlook
         st.warning(note, icon=":material/flag:")
+    if described:  # what the technique did: neutral
+        st.info("\n".join(f"- {literal(n)}" for n in described), icon=":material/info:")
     table = comparison_view(metrics_comparison(rec.baseline, rec.compressed))
     st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)
     runtime_views.latency_matrix_panel(rec.baseline, rec.compressed)

@@ -67,3 +67,26 @@ def test_onnx_techniques_act_on_the_uploaded_shufflenet(technique: str, shufflen
     assert ("QuantizeLinear" in ops) if technique == "int8_static" else any(
         i.data_type == onnx.TensorProto.FLOAT16 for i in graph.graph.initializer)
     assert result["compressed"]["agreement"] > 0.8  # the same model, up to its precision
+
+
+def test_an_onnx_resnet_prunes_though_its_export_baked_the_channel_count_into_a_reshape(tmp_path: Path) -> None:
+    from lwdash.data import Dataset, Split
+    from lwdash.measure.macs import count_macs
+    from lwdash.techniques import RunContext, get_technique
+    from lwdash.techniques._common import export_onnx_proto
+
+    torch.manual_seed(0)
+    net = torchvision.models.get_model("resnet18", weights=None, num_classes=10)
+    loaded = load_model_file(_onnx(net, tmp_path / "r18.onnx"))  # holds Reshape(x, [-1, 512]) before the head
+    g = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> Split:
+        return Split(torch.randn(n, *SHAPE, generator=g), torch.randint(0, 10, (n,), generator=g))
+
+    tech = get_technique("structured_pruning")
+    out = tech.apply(loaded.module, tech.config_type(ratio=0.5, fine_tune_epochs=0),
+                     RunContext(data=Dataset("random", SHAPE, 10, split(32), split(16), split(16))))
+    with torch.no_grad():
+        assert out.module(torch.randn(3, *SHAPE)).shape == (3, 10)  # was: shape '[-1, 512]' is invalid
+    base, pruned = (count_macs(export_onnx_proto(m, SHAPE)) for m in (loaded.module, out.module))
+    assert pruned < base / 3

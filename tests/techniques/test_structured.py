@@ -280,3 +280,16 @@ def test_a_stored_config_from_before_round_to_reads_back_unrounded() -> None:
     # A partial dict of today's version (a CLI --step, a form) gets today's default.
     _, fresh = config_from_dict({"type": "structured_pruning", "version": 2, "data": {"ratio": 0.3}})
     assert isinstance(fresh, StructuredPruningConfig) and fresh.round_to == 8
+
+
+def test_the_notes_count_macs_like_the_metrics_table(trained_cnn: nn.Module, digits) -> None:  # type: ignore[no-untyped-def]
+    from lwdash.measure.macs import count_macs
+    from lwdash.techniques import RunContext, get_technique
+    from lwdash.techniques._common import export_onnx_proto
+    from lwdash.techniques.structured import _fmt_count
+
+    tech = get_technique("structured_pruning")
+    out = tech.apply(trained_cnn, tech.config_type(ratio=0.5, fine_tune_epochs=0), RunContext(data=digits))
+    before = count_macs(export_onnx_proto(trained_cnn, digits.input_shape))  # what the metrics table shows
+    after = count_macs(export_onnx_proto(out.module, digits.input_shape))
+    assert f"MACs {_fmt_count(before)} -> {_fmt_count(after)}" in out.notes[0]

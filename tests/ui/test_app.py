@@ -227,6 +227,12 @@ def test_compare_lists_results_and_shows_the_selected_one(with_results: Path, ap
     nonzero = detail.loc["Nonzero parameters"]
     assert nonzero["ratio"] == f"{pick.compressed.nonzero_params_count / pick.baseline.nonzero_params_count:.3f}x"
     assert any("dense kernels" in w.value for w in at.warning)  # the honest flag for masks
+    from lwdash.analysis.notes import split_notes
+
+    warned, described = split_notes(pick.notes)
+    assert len([w for w in at.warning if any(w.value == n for n in warned)]) == len(warned)
+    if described:  # neutral notes are one info box, not a column of yellow warnings
+        assert any(i.value.startswith("- ") for i in at.info)
     assert at.download_button(key="compare.download.model.onnx")
 
 
