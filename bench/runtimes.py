@@ -99,26 +99,18 @@ def _model(name: str) -> tuple[nn.Module, Dataset, bool]:
 
 
 def _peer_int8(fp32: onnx.ModelProto, calib: torch.Tensor, dst: Path) -> None:
-    """ONNX Runtime's quantize_static with its defaults, after its recommended pre-processing."""
-    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+    """ONNX Runtime's quantize_static with its defaults, after its recommended pre-processing (the same calibration
+    batches as lwdash's int8)."""
+    from onnxruntime.quantization import quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    name = fp32.graph.input[0].name
-    chunks = [c.numpy() for c in torch.split(calib, BATCH)]
-
-    class Reader(CalibrationDataReader):  # type: ignore[misc]
-        def __init__(self) -> None:
-            self.it = iter(chunks)
-
-        def get_next(self) -> dict | None:
-            b = next(self.it, None)
-            return None if b is None else {name: b}
+    from lwdash.techniques.quantization import _calibration_reader
 
     with tempfile.TemporaryDirectory() as tmp:
         src, pre = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx"
         onnx.save_model(fp32, str(src))
         quant_pre_process(str(src), str(pre))
-        quantize_static(str(pre), str(dst), Reader())
+        quantize_static(str(pre), str(dst), _calibration_reader(fp32.graph.input[0].name, calib))
 
 
 def build(name: str, out: Path, *, with_pt2: bool) -> Built:

@@ -136,15 +136,13 @@ def recalibrate_batchnorm_(model: nn.Module, split: Split, *, batches: int = 50,
     return len(norms)
 
 
-def _accuracy(model: nn.Module, split: Split, batch_size: int = 256) -> float:
+def _accuracy(model: nn.Module, split: Split) -> float:
+    """Top-1 on ``split`` as every measurement computes it (eval mode, this process's thread count); NaN when empty."""
+    from lwdash.measure.accuracy import evaluate_torch
+
     if len(split) == 0:
         return math.nan
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(split), batch_size):
-            correct += int((model(split.x[i : i + batch_size]).argmax(1) == split.y[i : i + batch_size]).sum())
-    return correct / len(split)
+    return evaluate_torch(model, split, threads=torch.get_num_threads()).top1_acc
 
 
 def _optimizer(model: nn.Module, plan: RecoveryPlan) -> torch.optim.Optimizer:

@@ -19,6 +19,10 @@ from lwdash.measure.export import export_onnx, save_pt2
 from lwdash.measure.latency import TimingPolicy
 from lwdash.models import load_sample
 
+#: Every scalar field of a Metrics record, for tests that build one around latency records.
+SCALARS = {"top1_acc": 1.0, "torch_top1_acc": 1.0, "loss": 0.0, "agreement": 1.0, "onnx_bytes": 1, "pt2_bytes": 0,
+           "params_count": 1, "nonzero_params_count": 1, "sparse_bytes": 1, "compressed_bytes": 1, "macs": 1,
+           "threads": 1, "test_samples": 1}
 FAST = TimingPolicy(warmup_runs=1, min_runs=8, min_time_s=0.02, max_runs=30, max_time_s=0.3, floor_runs=5)
 
 

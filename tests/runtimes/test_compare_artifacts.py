@@ -6,17 +6,13 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import FAST
+from conftest import FAST, SCALARS
 
 from lwdash.analysis.latency_matrix import best_runtime
 from lwdash.data import Dataset
 from lwdash.measure.latency import batch_from_split
 from lwdash.measure.metrics import LatencyRecord, Metrics
 from lwdash.measure.runtime_timing import compare_artifacts
-
-_SCALARS = {"top1_acc": 1.0, "torch_top1_acc": 1.0, "loss": 0.0, "agreement": 1.0, "onnx_bytes": 1, "pt2_bytes": 0,
-            "params_count": 1, "nonzero_params_count": 1, "sparse_bytes": 1, "compressed_bytes": 1, "macs": 1,
-            "threads": 1, "test_samples": 1}
 
 
 def test_every_artifact_is_timed_on_the_same_batch(fp32_onnx: Path, qdq_onnx: Path, digits: Dataset) -> None:
@@ -38,7 +34,7 @@ def test_a_runtime_that_cannot_time_says_why(fp32_onnx: Path, digits: Dataset, t
 
 def _metrics(ms: dict[str, float]) -> Metrics:
     latency = [LatencyRecord(rt, b, v, v * 1.1, 0.01).to_dict() for rt, v in ms.items() for b in (1, 32)]
-    return Metrics.from_dict({"latency": latency, **_SCALARS})
+    return Metrics.from_dict({"latency": latency, **SCALARS})
 
 
 def test_the_headline_says_when_a_result_is_slower_on_every_runtime() -> None:

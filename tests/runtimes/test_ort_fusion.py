@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from conftest import FAST
+from conftest import FAST, SCALARS
 
 from lwdash.analysis.latency_matrix import matrix_caveats
 from lwdash.data import Dataset
@@ -50,10 +50,7 @@ def test_both_settings_are_timed_and_the_fake_quant_caveat_is_shown(qdq_onnx: Pa
                                                            ("ort_nofusion", 32)]
         assert all(0 < r.median_ms <= r.p90_ms and math.isfinite(r.compile_s) and r.compile_s > 0 for r in records)
         assert "ort" not in notes and "ort_nofusion" not in notes
-        m = Metrics.from_dict({"latency": [r.to_dict() for r in records], **_SCALARS})
+        m = Metrics.from_dict({"latency": [r.to_dict() for r in records], **SCALARS})
         assert any("fake quantization" in c for c in matrix_caveats(m))
 
 
-_SCALARS = {"top1_acc": 1.0, "torch_top1_acc": 1.0, "loss": 0.0, "agreement": 1.0, "onnx_bytes": 1, "pt2_bytes": 0,
-            "params_count": 1, "nonzero_params_count": 1, "sparse_bytes": 1, "compressed_bytes": 1, "macs": 1,
-            "threads": 1, "test_samples": 1}
