@@ -114,6 +114,8 @@ def test_browser_uploads_refuse_a_pickle_and_measure_an_onnx_model(page, app_ser
     assert row[1] == "done", row
     # The live progress fragment reruns the page when the measurement is stored.
     page.get_by_text("Top-1, ONNX Runtime").wait_for(timeout=60_000)
+    # The metrics and the command that reproduces them come in the same rerun; wait for its last element.
+    page.get_by_text("python -m lwdash measure --model").wait_for(timeout=60_000)
     wait_idle(page)
     with sqlite3.connect(db) as con:
         payload = json.loads(con.execute("SELECT payload FROM analyses WHERE job_id = ?", (job_id,)).fetchone()[0])

@@ -5,6 +5,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from _jobs_harness import ROOT, fast
@@ -16,18 +17,22 @@ from lwdash.store.sqlite import DB_FILENAME
 CLAIMERS = 4
 JOBS = 200
 
-# Each claimer process: wait for the "go" file (so all start together), then claim until the queue is empty.
+# Each claimer process: say it is ready (imports done, store open), wait for the "go" file so all
+# start together, then claim until the queue is empty, yielding the CPU after each claim as a worker
+# running the job would (on 2 cores, one claimer could otherwise drain the queue in one time slice).
 _CLAIMER = """
 import json, os, sys, time
 from pathlib import Path
 from lwdash.store import SqliteStore
 data_dir, go, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 store = SqliteStore(data_dir)
+(go.parent / f"ready-{name}").touch()
 while not go.exists():
     time.sleep(0.005)
 got = []
 while (job := store.claim(name)) is not None:
     got.append(job.id)
+    time.sleep(0.002)
 print(json.dumps(got))
 """
 
@@ -47,6 +52,9 @@ def test_concurrent_claimers_never_take_the_same_job(tmp_path: Path) -> None:
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(CLAIMERS)
     ]
+    deadline = time.monotonic() + 120
+    while sum(1 for _ in tmp_path.glob("ready-*")) < CLAIMERS and time.monotonic() < deadline:
+        time.sleep(0.05)
     go.touch()
     claimed: dict[str, list[str]] = {}
     for i, p in enumerate(procs):
