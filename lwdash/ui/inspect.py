@@ -35,7 +35,7 @@ from lwdash.jobs.spec import JobSpec, JobStatus
 from lwdash.store.records import NotFoundError
 from lwdash.store.sqlite import SqliteStore
 from lwdash.ui import state
-from lwdash.ui.resources import get_store
+from lwdash.ui.resources import get_store, model_title
 from lwdash.ui.text import literal
 
 __all__ = [
@@ -110,6 +110,7 @@ def jobs_without_points(jobs: pd.DataFrame) -> None:
         return
     counts = jobs["status"].value_counts()
     st.markdown("**Jobs without a point** · " + " · ".join(f"{n} {s}" for s, n in counts.items()))
+    jobs = jobs.assign(model_id=[model_title(m) for m in jobs["model_id"]])
     view = jobs[["status", "label", "model_id", "family", "created_at", "progress", "error", "id"]].rename(
         columns={"label": "config", "model_id": "model", "created_at": "created", "error": "reason / message"}
     )

@@ -43,7 +43,7 @@ from lwdash.ui import runtimes as runtime_views
 from lwdash.ui import state
 from lwdash.ui.datasets import pick_data
 from lwdash.ui.inspect import layer_histogram
-from lwdash.ui.resources import data_dir, get_store, model_names
+from lwdash.ui.resources import data_dir, get_store, model_names, model_title
 from lwdash.ui.text import literal
 
 __all__ = [
@@ -174,7 +174,8 @@ def model_upload(store: SqliteStore) -> None:
     if outcome[1] == "error":
         st.error(f"{literal(up.name)} was not imported. {literal(outcome[2])}")
     else:
-        st.success(f"Imported {up.name} as `{outcome[2]}`.")
+        st.success(f"Imported {literal(up.name)} as a new model, selected below (its id for the CLI: "
+                   f"`{outcome[2]}`).")
 
 
 def _measure_on_upload(store: SqliteStore, rec: ModelRecord) -> None:
@@ -552,7 +553,7 @@ def _job_row(job: JobRecord) -> None:
     with st.container(border=True):
         head, buttons = st.columns([5, 1])
         head.markdown(
-            f"{_STATUS_ICON[job.status]} **{_job_label(job)}** · {job.status.value} · `{job.spec.model_id}` on "
+            f"{_STATUS_ICON[job.status]} **{_job_label(job)}** · {job.status.value} · {literal(model_title(job.spec.model_id))} on "
             f"`{job.spec.data_ref}` · job `{job.id[:8]}` · {_elapsed(job)}"
         )
         if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
@@ -775,7 +776,8 @@ def result_detail(store: SqliteStore, result_id: str) -> None:
     st.subheader(rec.label)
     knobs = ", ".join(f"{k}={v}" for k, v in (rec.config.get("data") or {}).items())
     st.caption(
-        f"{rec.technique} ({rec.family}) · {knobs or 'default config'} · model `{rec.model_id}` · data "
+        f"{rec.technique} ({rec.family}) · {knobs or 'default config'} · model {literal(model_title(rec.model_id))} "
+        f"(`{rec.model_id}`) · data "
         f"`{rec.data_ref}` · {rec.compressed.test_samples} test samples · {rec.compressed.threads} thread(s) · "
         f"seed {rec.seed} · result `{rec.id}`"
     )

@@ -101,6 +101,20 @@ def results_frame() -> pd.DataFrame:
     return _results_frame(data_dir(), store.revision("results", "models"))
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _model_titles(path: str, revision: int) -> dict[str, str]:
+    del revision  # only part of the cache key
+    try:
+        return {m.id: m.title or m.name for m in _store(path).list_models()}
+    except Exception:  # a broken sample manifest: ids stand in for names rather than take the page down
+        return {}
+
+
+def model_title(model_id: str) -> str:
+    """The name a person knows a model by (a sample's title, an upload's file name); the id when unknown."""
+    return _model_titles(data_dir(), get_store().revision("models")).get(model_id, model_id)
+
+
 def model_names(models: list[ModelRecord]) -> dict[str, str]:
     """Model id -> a display name ("digits_cnn (sample)", "net.onnx (upload)")."""
     return {m.id: f"{m.title or m.name} ({m.kind})" for m in models}

@@ -35,7 +35,7 @@ from lwdash.techniques import Technique, build_config, get_technique, jsonable, 
 from lwdash.techniques.base import CONFIG_FORMAT_VERSION
 from lwdash.ui import charts, state
 from lwdash.ui.panels import fitting_records
-from lwdash.ui.resources import get_store, results_frame
+from lwdash.ui.resources import get_store, model_title, results_frame
 
 __all__ = ["pick_search_technique", "search_detail", "search_form", "search_list"]
 
@@ -172,7 +172,7 @@ def search_list() -> None:
     for s in searches:
         cfg = SearchConfig.from_dict(s.config)
         n = len(store.search_trials(s.id))
-        rows.append({"search": s.id[:8], "status": s.status, "model": s.model_id, "explores": cfg.describe(),
+        rows.append({"search": s.id[:8], "status": s.status, "model": model_title(s.model_id), "explores": cfg.describe(),
                      "trials": f"{n}/{cfg.trials}", "detail": s.message})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for s in (s for s in searches if s.status == "running" and not s.cancel_requested):

@@ -167,11 +167,27 @@ LAYERS_SCAN = "layers.scan"  # selectbox: a finished scan (analysis id)
 LAYERS_SCAN_JOB = "layers.scan_job"  # str: the last queued scan's job id
 
 
+#: Selections that also live in the page's URL (``?model=...&data=...``), so a reload, a bookmark or
+#: a link sent to a colleague opens the same model and data set.
+URL_PARAMS = {SELECTED_MODEL: "model", SELECTED_DATA: "data"}
+
+
 def get(key: str, default: Any = None) -> Any:
-    """Read a session-state value (``default`` when unset)."""
-    return st.session_state.get(key, default)
+    """Read a session-state value (``default`` when unset); URL-backed keys fall back to the URL."""
+    param = URL_PARAMS.get(key)
+    if param is None:
+        return st.session_state.get(key, default)
+    if key not in st.session_state and param in st.query_params:
+        st.session_state[key] = st.query_params[param]  # a reload: the session is new, the URL is not
+    value = st.session_state.get(key, default)
+    if value is not None and st.query_params.get(param) != value:
+        st.query_params[param] = value  # a page switch drops the query string; put it back
+    return value
 
 
 def put(key: str, value: Any) -> None:
-    """Write a session-state value."""
+    """Write a session-state value (and the URL's copy of a URL-backed one)."""
     st.session_state[key] = value
+    param = URL_PARAMS.get(key)
+    if param is not None and value is not None:
+        st.query_params[param] = value

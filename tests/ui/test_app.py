@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import APP
+from streamlit.testing.v1 import AppTest
 
 from lwdash.jobs.spec import JobSpec, JobStatus
 from lwdash.store import SqliteStore
@@ -137,6 +139,11 @@ def test_models_upload_queues_its_baseline_measurement(data_dir: Path, app) -> N
     (upload,) = [m for m in store.list_models() if m.kind == "upload"]
     (job,) = store.list_jobs()
     assert (job.spec.kind, job.spec.model_id, job.spec.data_ref) == ("baseline", upload.id, "digits")
+    assert at.success[0].value.startswith("Imported mine.pt as a new model")
+    # The Jobs page names the upload by its file name, as the gallery does; the hash is for the CLI.
+    jobs_page = app("pages/jobs.py")
+    row = next(m.value for m in jobs_page.markdown if "baseline" in m.value.lower() or "Baseline" in m.value)
+    assert "mine.pt" in row and upload.id not in row, row
     # The same file uploaded again (another session, or after a reload): the same model, measured once.
     again = app()
     again.selectbox(key="models.arch").set_value("digits_mlp").run()
@@ -350,3 +357,22 @@ def test_compare_says_when_the_filters_leave_no_result(with_results: Path, app) 
     assert not at.exception
     assert any(i.value.startswith("No result matches these filters") for i in at.info)
     assert not at.get("plotly_chart") and not [s for s in at.subheader if s.value == "Result detail"]
+
+
+def test_a_reload_keeps_the_selected_model_through_the_url(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    at = app()
+    target = [m for m in SqliteStore(data_dir).list_models() if m.kind == "sample"][-1]
+    at.button(key=f"models.pick.{target.id}").click().run()
+    assert at.query_params["model"] in (target.id, [target.id])
+    # A reload is a new session with the same URL: the same model is selected, on every page.
+    reloaded = AppTest.from_file(APP, default_timeout=60)
+    reloaded.query_params["model"] = target.id
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.session_state["sel.model_id"] == target.id
+    assert reloaded.subheader[-1].value == (target.title or target.name)
+    # A stale or hostile id in the URL falls back to the first model instead of failing.
+    stale = AppTest.from_file(APP, default_timeout=60)
+    stale.query_params["model"] = "upload/<script>"
+    stale.run()
+    assert not stale.exception and stale.session_state["sel.model_id"] != "upload/<script>"
