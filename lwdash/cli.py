@@ -287,12 +287,14 @@ def _cmd_techniques(args: argparse.Namespace) -> int:
                 "help": fs.help,
             })
         rows.append({"key": tech.key, "family": tech.family, "title": tech.title,
-                     "description": tech.description, "knobs": knobs})
+                     "description": tech.description, "when": tech.when, "knobs": knobs})
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
     for r in rows:
         print(f"{r['key']}  [{r['family']}]  {r['description']}")
+        if r["when"]:
+            print(f"    when to use it: {r['when']}")
         for k in r["knobs"]:
             limits = " ".join(f"{op}{v:g}" if isinstance(v, (int, float)) else f"{op}{v}" for op, v in (
                 (">=", k["bounds"].get("ge")), (">", k["bounds"].get("gt")),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lwdash.cli import UsageError, build_specs, main
-from lwdash.techniques import list_techniques
+from lwdash.techniques import get_technique, list_techniques
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,6 +23,7 @@ def test_techniques_command_lists_magnitude_pruning() -> None:
     assert mp["family"] == "pruning"
     amount = next(k for k in mp["knobs"] if k["name"] == "amount")
     assert amount["default"] == 0.5 and amount["bounds"] == {"ge": 0.0, "lt": 1.0} and amount["help"]
+    assert mp["when"] == get_technique("magnitude_pruning").when and "structured pruning" in mp["when"]
 
 
 def test_run_writes_artifacts_and_prints_a_comparison(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

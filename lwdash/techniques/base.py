@@ -309,6 +309,7 @@ class Technique:
     family: str
     title: str
     description: str
+    when: str = ""  # when a user should reach for it (and when not), shown beside the form
 
     def apply(self, model: nn.Module, cfg: TechniqueConfig, ctx: RunContext) -> CompressedModel:
         if not isinstance(cfg, self.config_type):
@@ -320,9 +321,13 @@ _REGISTRY: dict[str, Technique] = {}
 
 
 def register(
-    key: str, config_type: type[C], *, family: str, title: str | None = None
+    key: str, config_type: type[C], *, family: str, title: str | None = None, when: str = ""
 ) -> Callable[[Callable[[nn.Module, C, RunContext], CompressedModel]], Callable[[nn.Module, C, RunContext], CompressedModel]]:
-    """Register ``fn`` under the stable, persisted ``key``; a duplicate key raises."""
+    """Register ``fn`` under the stable, persisted ``key``; a duplicate key raises.
+
+    ``when``: when to use the technique and what it does to a deployed model, in a sentence or two
+    (the Compress page shows it under the technique's one-line description).
+    """
 
     def deco(fn: Callable[[nn.Module, C, RunContext], CompressedModel]) -> Callable[[nn.Module, C, RunContext], CompressedModel]:
         if key in _REGISTRY:
@@ -335,6 +340,7 @@ def register(
             family=family,
             title=title or key.replace("_", " ").capitalize(),
             description=doc[0] if doc else "",
+            when=when,
         )
         return fn
 

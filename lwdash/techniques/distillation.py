@@ -604,7 +604,17 @@ def _gain_note(acc_ce: float, acc_kd: float, acc_teacher: float) -> str:
 # --------------------------------------------------------------------------------------------
 # The registered technique
 # --------------------------------------------------------------------------------------------
-@register("distillation", DistillationConfig, family="distillation", title="Knowledge distillation")
+_WHEN_DISTILLATION = (
+    "When you can pick a smaller architecture and afford training time: the student is trained from "
+    "scratch against the model's outputs, so it is the slowest technique, and the only one that changes "
+    "the architecture freely. Compare it with the student trained alone, which the job also measures."
+)
+
+
+@register(
+    "distillation", DistillationConfig, family="distillation", title="Knowledge distillation",
+    when=_WHEN_DISTILLATION,
+)
 def apply_distillation(model: nn.Module, cfg: DistillationConfig, ctx: RunContext) -> CompressedModel:
     """Distil ``model`` into the chosen student and train a no-teacher baseline beside it.
 

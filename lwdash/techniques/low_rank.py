@@ -376,7 +376,17 @@ def _names_of(root: nn.Module, target: nn.Module) -> list[str]:
     return [n for n, m in root.named_modules(remove_duplicate=False) if m is target and n]
 
 
-@register("low_rank", LowRankConfig, family="low_rank", title="Low-rank factorization (SVD / Tucker-2)")
+_WHEN_LOW_RANK = (
+    "For large Linear layers (transformers, MLP heads) and wide convolutions: each layer becomes two "
+    "thinner ones, cutting parameters and MACs; the recovery training after it wins back some accuracy. "
+    "Layers that would not get smaller are left alone."
+)
+
+
+@register(
+    "low_rank", LowRankConfig, family="low_rank", title="Low-rank factorization (SVD / Tucker-2)",
+    when=_WHEN_LOW_RANK,
+)
 def apply_low_rank(model: nn.Module, cfg: LowRankConfig, ctx: RunContext) -> CompressedModel:
     """Factorize every eligible layer that gets smaller, then optionally fine-tune.
 

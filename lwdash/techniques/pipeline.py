@@ -81,7 +81,16 @@ class FineTuneConfig(RecoveryRecipe):
                      help="Peak learning rate (after warm-up, then cosine decay); with recipe=plain, Adam's constant rate")
 
 
-@register("fine_tune", FineTuneConfig, family="training", title="Fine-tune only (control / pipeline step)")
+_WHEN_FINE_TUNE = (
+    "As a pipeline step after pruning or factorization, or on its own as the control that shows what "
+    "extra training alone does to the uncompressed model."
+)
+
+
+@register(
+    "fine_tune", FineTuneConfig, family="training", title="Fine-tune only (control / pipeline step)",
+    when=_WHEN_FINE_TUNE,
+)
 def apply_fine_tune(model: nn.Module, cfg: FineTuneConfig, ctx: RunContext) -> CompressedModel:
     """Fine-tune a copy of ``model``, keeping its zero weights at zero.
 
@@ -278,7 +287,14 @@ def measure_step(
     return rec
 
 
-@register("pipeline", PipelineConfig, family="pipeline", title="Pipeline (ordered steps)")
+_WHEN_PIPELINE = (
+    "To stack savings: for example structured pruning for speed, then fine-tuning, then static int8 for a "
+    "further speed-up and a quarter of the size. Each step's metrics are kept, so you see which step cost "
+    "what."
+)
+
+
+@register("pipeline", PipelineConfig, family="pipeline", title="Pipeline (ordered steps)", when=_WHEN_PIPELINE)
 def apply_pipeline(model: nn.Module, cfg: PipelineConfig, ctx: RunContext) -> CompressedModel:
     """Run the steps in order on a copy of ``model``, measuring the model after each step.
 

@@ -175,7 +175,16 @@ def _round_amounts(amount: float, rounds: int) -> list[float]:
     return [1.0 - (1.0 - amount) ** (r / rounds) for r in range(1, rounds + 1)]
 
 
-@register("magnitude_pruning", MagnitudePruningConfig, family="pruning", title="Magnitude pruning (unstructured)")
+_WHEN_MAGNITUDE_PRUNING = (
+    "To see how much of a model is redundant, or for a runtime that exploits sparsity: zeros keep every "
+    "tensor's shape, so dense CPU runtimes run it no faster; use structured pruning for speed."
+)
+
+
+@register(
+    "magnitude_pruning", MagnitudePruningConfig, family="pruning", title="Magnitude pruning (unstructured)",
+    when=_WHEN_MAGNITUDE_PRUNING,
+)
 def apply_magnitude_pruning(model: nn.Module, cfg: MagnitudePruningConfig, ctx: RunContext) -> CompressedModel:
     """Zero the smallest-|w| weights on the chosen schedule, fine-tuning with the zeros held.
 

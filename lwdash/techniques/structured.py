@@ -151,8 +151,16 @@ class StructuredPruningConfig(RecoveryKnobs):
             )
 
 
+_WHEN_STRUCTURED_PRUNING = (
+    "When latency matters: whole channels go, so the model has fewer MACs and runs faster on dense "
+    "runtimes (the result's latency matrix shows by how much). It costs accuracy, which the recovery training after it wins back in part; channel counts "
+    "are rounded to a multiple (round_to) that fast kernels like."
+)
+
+
 @register(
-    "structured_pruning", StructuredPruningConfig, family="structured_pruning", title="Structured pruning (channels)"
+    "structured_pruning", StructuredPruningConfig, family="structured_pruning", title="Structured pruning (channels)",
+    when=_WHEN_STRUCTURED_PRUNING,
 )
 def apply_structured_pruning(model: nn.Module, cfg: StructuredPruningConfig, ctx: RunContext) -> CompressedModel:
     """Remove the least important channels of every coupled group, then optionally fine-tune.
@@ -350,7 +358,17 @@ def nm_mask(weight: torch.Tensor, n: int, m: int) -> torch.Tensor:
     return mask.reshape(w.shape).movedim(-1, 1).contiguous()
 
 
-@register("nm_sparsity", NMSparsityConfig, family="pruning", title="N:M semi-structured sparsity")
+_WHEN_NM_SPARSITY = (
+    "For a GPU with sparse tensor cores (NVIDIA Ampere or later, 2:4): half the weights are zero in a "
+    "pattern those kernels skip. The CPU runtimes measured here run it as dense, so expect no CPU speed- "
+    "up."
+)
+
+
+@register(
+    "nm_sparsity", NMSparsityConfig, family="pruning", title="N:M semi-structured sparsity",
+    when=_WHEN_NM_SPARSITY,
+)
 def apply_nm_sparsity(model: nn.Module, cfg: NMSparsityConfig, ctx: RunContext) -> CompressedModel:
     """Apply the N:M magnitude pattern to every eligible layer, optionally fine-tune with it held.
 

@@ -433,6 +433,8 @@ def pick_technique(key: str) -> Technique:
     )
     tech = by_key[choice]
     st.caption(tech.description or tech.title)
+    if tech.when:
+        st.caption(f"**When to use it:** {tech.when}")
     return tech
 
 
@@ -544,6 +546,17 @@ def _elapsed(job: JobRecord) -> str:
     return f"ran {end - job.started_at:.1f} s"
 
 
+def eta_text(progress: float, started_at: float | None, now: float) -> str | None:
+    """The time a running job has left, extrapolated linearly from its own progress so far ("about 90 s left").
+
+    ``None`` before 5 % progress: a job's start (loading, export) is a poor predictor of the rest.
+    """
+    if started_at is None or not 0.05 <= progress < 1.0:
+        return None
+    left = (now - started_at) * (1.0 - progress) / progress
+    return f"about {left:.0f} s left" if left < 120 else f"about {left / 60:.0f} min left"
+
+
 def _ago(t: float) -> str:
     s = max(0.0, time.time() - t)
     return f"{s:.0f} s ago" if s < 120 else f"{s / 60:.0f} min ago"
@@ -557,7 +570,9 @@ def _job_row(job: JobRecord) -> None:
             f"`{job.spec.data_ref}` · job `{job.id[:8]}` · {_elapsed(job)}"
         )
         if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-            head.progress(min(max(job.progress, 0.0), 1.0), text=job.message or job.status.value)
+            eta = eta_text(job.progress, job.started_at, time.time()) if job.status is JobStatus.RUNNING else None
+            text = job.message or job.status.value
+            head.progress(min(max(job.progress, 0.0), 1.0), text=f"{text} · {eta}" if eta else text)
             buttons.button("Cancel", key=f"{state.JOBS_PREFIX}.cancel.{job.id}", on_click=_cancel, args=(job.id,))
         elif job.status is JobStatus.FAILED:
             first = (job.error or "failed").strip().splitlines()[0]

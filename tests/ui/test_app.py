@@ -206,6 +206,7 @@ def test_jobs_page_shows_status_errors_and_cancels_and_retries(data_dir: Path, a
     assert "No worker is running" in at.warning[0].value
     assert "amount must be < 1.0" in at.error[0].value
     assert [p.value for p in at.get("progress")] == [40]  # percent
+    assert " left" in at.get("progress")[0].proto.text  # an ETA from the job's own progress
     at.button(key=f"jobs.retry.{failing}").click().run()
     assert not at.exception
     assert store.get_job(failing).status is JobStatus.QUEUED
@@ -374,5 +375,28 @@ def test_a_reload_keeps_the_selected_model_through_the_url(data_dir: Path, app) 
     # A stale or hostile id in the URL falls back to the first model instead of failing.
     stale = AppTest.from_file(APP, default_timeout=60)
     stale.query_params["model"] = "upload/<script>"
+    stale.query_params["data"] = "../../etc/passwd"
     stale.run()
-    assert not stale.exception and stale.session_state["sel.model_id"] != "upload/<script>"
+    assert not stale.exception and not stale.error
+    assert stale.session_state["sel.model_id"] != "upload/<script>"
+    assert stale.session_state["sel.data_ref"] != "../../etc/passwd"
+
+
+def test_the_eta_extrapolates_the_job_s_own_progress() -> None:
+    from lwdash.ui.panels import eta_text
+
+    assert eta_text(0.25, started_at=100.0, now=130.0) == "about 90 s left"
+    assert eta_text(0.5, started_at=0.0, now=600.0) == "about 10 min left"
+    assert eta_text(0.01, started_at=0.0, now=5.0) is None  # too early to say
+    assert eta_text(0.5, started_at=None, now=5.0) is None and eta_text(1.0, started_at=0.0, now=5.0) is None
+
+
+def test_every_technique_says_when_to_use_it_on_compress(data_dir: Path, app) -> None:  # type: ignore[no-untyped-def]
+    from lwdash.techniques import list_techniques
+
+    at = app("pages/compress.py")
+    for tech in list_techniques():
+        assert len(tech.when) > 60, f"{tech.key} has no 'when to use it' text"
+        at.selectbox(key="compress.technique").set_value(tech.key).run()
+        assert not at.exception
+        assert any(c.value == f"**When to use it:** {tech.when}" for c in at.caption), tech.key
