@@ -35,7 +35,7 @@ from lwdash.analysis.frame import load_results_frame  # noqa: E402
 from lwdash.jobs.runner import RunOutput  # noqa: E402
 from lwdash.jobs.spec import JobSpec  # noqa: E402
 from lwdash.measure.metrics import LatencyRecord, Metrics  # noqa: E402
-from lwdash.store import SqliteStore  # noqa: E402
+from lwdash.workspace import SqliteStore  # noqa: E402
 
 MODELS = {  # model id -> (top-1, onnx bytes, params, macs, ort b32 ms)
     "sample/digits_cnn": (0.9944, 393_000, 94_186, 2_379_008, 1.22),

@@ -25,8 +25,9 @@ from typing import Any, TypeVar
 __all__ = ["IsolationError", "call_isolated", "limit_address_space"]
 
 T = TypeVar("T")
-#: Imported once by the forkserver the children fork from, so a child starts in milliseconds.
-_PRELOAD = ["lwdash.models", "lwdash.data"]
+#: Imported once by the forkserver the children fork from, so a child starts in milliseconds: the modules
+#: the upload readers use (``lwdash.models`` / ``lwdash.data`` load their names lazily, so they are named).
+_PRELOAD = ["lwdash.models.loading", "lwdash.data.npz", "lwdash.data.imagefolder"]
 _JOIN_S = 10.0
 _ENV_PREFIX = "LWDASH_"
 _PREPARATION_LOCK = threading.Lock()

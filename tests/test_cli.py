@@ -79,7 +79,7 @@ def test_sweep_builds_a_grid() -> None:
 
 def test_submit_and_jobs_use_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from lwdash.jobs.spec import JobStatus
-    from lwdash.store import SqliteStore
+    from lwdash.workspace import SqliteStore
 
     data_dir = tmp_path / "data"
     rc = main(["submit", "--data-dir", str(data_dir), "--model", "digits_mlp", "--technique", "magnitude_pruning",
@@ -127,7 +127,7 @@ def test_pipeline_steps_and_a_sweep_into_a_step_build_a_grid() -> None:
 def test_submit_refuses_bad_configs_before_queueing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    from lwdash.store import SqliteStore
+    from lwdash.workspace import SqliteStore
 
     model = "digits_cnn" if "int8_dynamic" not in argv else "conv_only"
     if model == "conv_only":  # a conv-only model: dynamic int8 (Linear only by default) has nothing to quantize
@@ -145,7 +145,7 @@ def test_submit_refuses_bad_configs_before_queueing(
 
 
 def test_two_knob_sweep_queues_the_whole_grid(tmp_path: Path) -> None:
-    from lwdash.store import SqliteStore
+    from lwdash.workspace import SqliteStore
 
     data_dir = tmp_path / "data"
     assert main(["submit", "--data-dir", str(data_dir), "--model", "digits_mlp", "--technique", "magnitude_pruning",
@@ -229,7 +229,7 @@ def test_run_on_fashion_mnist_quick_measures_on_its_2000_test_images(
 def test_submit_and_search_record_the_bundled_name_and_refuse_a_misfit(
     tmp_path: Path, tiny_fashion_onnx: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lwdash.store import SqliteStore
+    from lwdash.workspace import SqliteStore
 
     data_dir = tmp_path / "data"
     assert main(["submit", "--data-dir", str(data_dir), "--model", str(tiny_fashion_onnx), "--data", "fashion_mnist",
@@ -259,7 +259,7 @@ def test_an_absent_data_set_exits_2_with_the_install_hint(
     assert "sudo apt-get install dataset-fashion-mnist" in err
     assert not (tmp_path / "o").exists()
     if (tmp_path / "d").exists():
-        from lwdash.store import SqliteStore
+        from lwdash.workspace import SqliteStore
 
         store = SqliteStore(tmp_path / "d")
         assert store.list_jobs() == [] and store.list_searches() == []
@@ -268,7 +268,7 @@ def test_an_absent_data_set_exits_2_with_the_install_hint(
 def test_datasets_command_lists_the_registry_and_the_hint(
     no_fashion: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lwdash.store import SqliteStore
+    from lwdash.workspace import SqliteStore
 
     assert main(["datasets", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}

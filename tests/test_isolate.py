@@ -16,7 +16,7 @@ import pytest
 
 from lwdash.isolate import IsolationError, call_isolated
 from lwdash.models.base import ModelLoadError
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 
 def test_the_value_and_the_exception_come_back() -> None:
@@ -61,10 +61,10 @@ def _crashing_reader(fn: Any, *args: Any) -> Any:
 def test_a_model_upload_that_crashes_its_reader_is_refused_and_nothing_is_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import lwdash.store.sqlite as sqlite_store
+    import lwdash.uploads as uploads
 
     store = SqliteStore(tmp_path / "data")
-    monkeypatch.setattr(sqlite_store, "_read_isolated", _crashing_reader)
+    monkeypatch.setattr(uploads, "read_isolated", _crashing_reader)
     with pytest.raises(ModelLoadError) as info:
         store.import_model("evil.onnx", b"\x08\x07" + b"\x00" * 64)
     text = str(info.value)
@@ -77,11 +77,11 @@ def test_a_model_upload_that_crashes_its_reader_is_refused_and_nothing_is_stored
 def test_a_data_upload_that_crashes_its_reader_is_refused_and_nothing_is_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import lwdash.store.sqlite as sqlite_store
+    import lwdash.uploads as uploads
     from lwdash.data import DataError
 
     store = SqliteStore(tmp_path / "data")
-    monkeypatch.setattr(sqlite_store, "_read_isolated", _crashing_reader)
+    monkeypatch.setattr(uploads, "read_isolated", _crashing_reader)
     with pytest.raises(DataError) as info:
         store.import_dataset("images.zip", b"PK\x03\x04" + b"\x00" * 64, input_shape=(1, 8, 8))
     assert str(info.value).startswith("images.zip could not be read safely: the data reader crashed")

@@ -21,9 +21,9 @@ from lwdash.search import (
     default_space,
     search_summary,
 )
-from lwdash.store import SqliteStore
 from lwdash.store.records import SearchTrialRecord
 from lwdash.techniques import list_techniques
+from lwdash.workspace import SqliteStore
 
 AMOUNT = KnobRange("amount", low=0.1, high=0.95)
 

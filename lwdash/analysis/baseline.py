@@ -23,7 +23,7 @@ from lwdash.measure.metrics import Metrics
 if TYPE_CHECKING:
     from lwdash.data import Dataset
     from lwdash.models.base import LoadedModel
-    from lwdash.store.sqlite import SqliteStore
+    from lwdash.workspace import Store
 
 __all__ = ["BASELINE_KIND", "BASELINE_TYPE", "MeasuredBaseline", "baseline_spec", "latest_baseline", "measure_baseline"]
 
@@ -100,7 +100,7 @@ def measure_baseline(
     }
 
 
-def latest_baseline(store: SqliteStore, model_id: str, data_ref: str) -> MeasuredBaseline | None:
+def latest_baseline(store: Store, model_id: str, data_ref: str) -> MeasuredBaseline | None:
     """The newest measurement of ``model_id`` on ``data_ref``: a baseline job's, or a result's baseline."""
     found: list[MeasuredBaseline] = []
     for a in store.list_analyses(model_id=model_id, kind=BASELINE_KIND):

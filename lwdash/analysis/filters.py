@@ -8,7 +8,7 @@ the same model / family / date filters.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,9 +44,10 @@ class ResultFilter:
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValueError(f"the date range is reversed: {self.date_from} is after {self.date_to}")
 
-    def describe(self) -> str:
-        """A sentence for reports: what this filter keeps."""
-        parts = [f"models: {', '.join(self.models) if self.models is not None else 'all'}",
+    def describe(self, names: Mapping[str, str] | None = None) -> str:
+        """A sentence for reports: what this filter keeps; ``names`` maps a model id to the name people know it by."""
+        shown = [(names or {}).get(m, m) for m in self.models] if self.models is not None else None
+        parts = [f"models: {', '.join(shown) if shown is not None else 'all'}",
                  f"families: {', '.join(self.families) if self.families is not None else 'all'}",
                  f"job statuses: {', '.join(self.statuses) or 'none'}"]
         if self.date_from or self.date_to:

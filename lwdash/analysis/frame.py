@@ -21,13 +21,13 @@ from lwdash.runtimes import LATENCY_BATCHES, list_runtimes
 
 if TYPE_CHECKING:
     from lwdash.store.records import ResultRecord
-    from lwdash.store.sqlite import SqliteStore
+    from lwdash.workspace import Store
 
 __all__ = ["ID_COLUMNS", "load_results_frame", "measured_columns", "ratio_columns", "results_frame"]
 
 #: The result's own columns, first in every frame.
 ID_COLUMNS: tuple[str, ...] = ("id", "job_id", "model_id", "data_ref", "technique", "family", "label", "created_at",
-                               "seed", "threads", "notes")
+                               "seed", "threads", "notes", "starred", "team_note")
 _TAIL = ("threads", "test_samples")  # Metrics fields after the latency columns
 
 
@@ -57,7 +57,7 @@ def results_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
     """One row per result with flat columns, for tables and Pareto charts.
 
     Args:
-        records: the results (``SqliteStore.list_results(with_weights=False)``), in the order the
+        records: the results (``Store.list_results(with_weights=False)``), in the order the
             rows should have.
 
     Returns:
@@ -86,6 +86,8 @@ def results_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
             "seed": [int(r.seed) for r in records],
             "threads": [int(r.threads) for r in records],
             "notes": [" | ".join(r.notes) for r in records],
+            "starred": [bool(r.starred) for r in records],
+            "team_note": [r.note for r in records],
         }
     )
     comp = pd.DataFrame([r.compressed.flat() for r in records]).reindex(columns=measured)
@@ -114,6 +116,6 @@ def results_frame(records: Sequence[ResultRecord]) -> pd.DataFrame:
     return frame[columns + extra]
 
 
-def load_results_frame(store: SqliteStore) -> pd.DataFrame:
+def load_results_frame(store: Store) -> pd.DataFrame:
     """:func:`results_frame` of every stored result, newest first."""
     return results_frame(store.list_results(with_weights=False))

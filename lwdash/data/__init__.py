@@ -1,10 +1,22 @@
 """Datasets: the bundled sets (scikit-learn digits, Fashion-MNIST: :mod:`lwdash.data.bundled`) and uploaded
-evaluation sets (``.npz``, zipped image folders)."""
+evaluation sets (``.npz``, zipped image folders).
+
+Public names load on first use: importing :mod:`lwdash.data.catalog` stays free of torch.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+from lwdash.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from lwdash.data.base import DataError, Dataset, Split
+    from lwdash.data.bundled import load_bundled
+    from lwdash.data.digits import load_digits
+    from lwdash.data.fashion_mnist import load_fashion_mnist
+    from lwdash.data.fit import check_model_fits
+    from lwdash.data.imagefolder import load_image_folder
+    from lwdash.data.npz import load_dataset, load_npz
 
 __all__ = [
     "DataError",
@@ -19,38 +31,20 @@ __all__ = [
     "load_npz",
 ]
 
-
-class DataError(ValueError):
-    """A data set could not be read or does not fit the model; the message says what is accepted."""
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split: ``x`` float32 ``(N, *input_shape)``, ``y`` int64 ``(N,)`` class indices."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Fixed train / calibration / test splits of one data set (seeded, reproducible)."""
-
-    name: str
-    input_shape: tuple[int, ...]  # per sample, no batch dim, e.g. (1, 8, 8)
-    num_classes: int
-    train: Split
-    calib: Split
-    test: Split
+#: Where each public name is defined: imported on first use (PEP 562), so a process that
+#: needs only this package's torch-free parts (the worker's supervisor) never loads torch.
+_EXPORTS = {
+    "DataError": "lwdash.data.base",
+    "Dataset": "lwdash.data.base",
+    "Split": "lwdash.data.base",
+    "load_bundled": "lwdash.data.bundled",
+    "load_digits": "lwdash.data.digits",
+    "load_fashion_mnist": "lwdash.data.fashion_mnist",
+    "check_model_fits": "lwdash.data.fit",
+    "load_image_folder": "lwdash.data.imagefolder",
+    "load_dataset": "lwdash.data.npz",
+    "load_npz": "lwdash.data.npz",
+}
 
 
-# Loaders live in submodules that import the types above (hence after them).
-from lwdash.data.bundled import load_bundled  # noqa: E402
-from lwdash.data.digits import load_digits  # noqa: E402
-from lwdash.data.fashion_mnist import load_fashion_mnist  # noqa: E402
-from lwdash.data.fit import check_model_fits  # noqa: E402
-from lwdash.data.imagefolder import load_image_folder  # noqa: E402
-from lwdash.data.npz import load_dataset, load_npz  # noqa: E402
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from lwdash.data import DataError
+from lwdash.data.base import DataError
 
 __all__ = ["ZipLimits", "read_member", "vet_zip"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lwdash.data import DataError, Dataset
+from lwdash.data.base import DataError, Dataset
 from lwdash.data.digits import DIGITS_NAME, load_digits
 from lwdash.data.fashion_mnist import FASHION_MNIST_NAME, fashion_mnist_unavailable, load_fashion_mnist
 

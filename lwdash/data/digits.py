@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lwdash.data import Dataset, Split
+from lwdash.data.base import Dataset, Split
 
 __all__ = ["DIGITS_NAME", "load_digits"]
 

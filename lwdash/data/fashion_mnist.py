@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lwdash.data import DataError, Dataset, Split
+from lwdash.data.base import DataError, Dataset, Split
 from lwdash.data.idx import read_idx
 
 __all__ = [

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import torch
 
-from lwdash.data import DataError, Dataset
+from lwdash.data.base import DataError, Dataset
 
 if TYPE_CHECKING:
     from lwdash.models.base import LoadedModel

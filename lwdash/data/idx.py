@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lwdash.data import DataError
+from lwdash.data.base import DataError
 
 __all__ = ["MAX_IDX_BYTES", "read_idx"]
 

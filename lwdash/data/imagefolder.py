@@ -18,9 +18,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from lwdash.data import DataError, Dataset
 from lwdash.data._zipsafe import ZipLimits, read_member, vet_zip
-from lwdash.data.npz import dataset_from_arrays
+from lwdash.data.arrays import dataset_from_arrays
+from lwdash.data.base import DataError, Dataset
 
 __all__ = [
     "IMAGE_SUFFIXES",

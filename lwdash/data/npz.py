@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import torch
 
-from lwdash.data import DataError, Dataset, Split
 from lwdash.data._zipsafe import ZipLimits, vet_zip
+from lwdash.data.arrays import ACCEPTED, MIN_SAMPLES, dataset_from_arrays, validate_y
+from lwdash.data.base import DataError, Dataset
 
 __all__ = [
     "MAX_NPZ_ARRAY_BYTES",
@@ -34,16 +34,9 @@ __all__ = [
     "load_npz",
 ]
 
-MIN_SAMPLES = 10
 MAX_NPZ_ARRAY_BYTES = 2 * 1024**3  # uncompressed, per array: refuses zip bombs before decompressing
 #: Archive bounds of an .npz: x, y, num_classes and a few extras; 2 GiB in all; deflate at most 500x.
 NPZ_ZIP_LIMITS = ZipLimits(max_members=64, max_total_bytes=2 * 1024**3, max_ratio=500.0)
-_ACCEPTED = (
-    "accepted: an .npz file (np.savez(path, x=x, y=y)) with x numeric of shape (N, D), (N, H, W) or (N, C, H, W) "
-    "and y integer class ids of shape (N,) in [0, num_classes), at least 10 samples"
-)
-_TEST_FRACTION = 0.2
-_CALIB_FRACTION = 0.2
 
 
 def _npy_header(fh: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
@@ -64,7 +57,7 @@ def _vet_npz(path: Path, shown: str) -> None:
     """
     try:
         with zipfile.ZipFile(path) as zf:
-            infos = vet_zip(zf, shown, NPZ_ZIP_LIMITS, _ACCEPTED)
+            infos = vet_zip(zf, shown, NPZ_ZIP_LIMITS, ACCEPTED)
             for info in infos:
                 if not info.filename.endswith(".npy"):
                     continue
@@ -79,21 +72,21 @@ def _vet_npz(path: Path, shown: str) -> None:
                         shape, dtype = _npy_header(fh)
                 except Exception as exc:  # bad magic, malformed header, corrupt deflate stream
                     raise DataError(
-                        f"{shown}: array {key!r} has no valid .npy header ({type(exc).__name__}: {exc}); {_ACCEPTED}"
+                        f"{shown}: array {key!r} has no valid .npy header ({type(exc).__name__}: {exc}); {ACCEPTED}"
                     ) from exc
                 if dtype.hasobject:
                     raise DataError(
                         f"{shown}: {key!r} is an object (pickled) array, which is never loaded because unpickling can "
-                        f"run code; save plain numeric arrays; {_ACCEPTED}"
+                        f"run code; save plain numeric arrays; {ACCEPTED}"
                     )
                 declared = math.prod(shape) * dtype.itemsize
                 if declared > info.file_size:
                     raise DataError(
                         f"{shown}: array {key!r} declares shape {shape} of {dtype} ({declared:,} bytes) but holds only "
-                        f"{info.file_size:,} bytes; the file is truncated or forged; {_ACCEPTED}"
+                        f"{info.file_size:,} bytes; the file is truncated or forged; {ACCEPTED}"
                     )
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DataError(f"{shown} is not an .npz archive (not a readable zip file: {exc}); {_ACCEPTED}") from exc
+        raise DataError(f"{shown} is not an .npz archive (not a readable zip file: {exc}); {ACCEPTED}") from exc
 
 
 def _read_array(npz: np.lib.npyio.NpzFile, key: str, name: str) -> np.ndarray:
@@ -103,47 +96,11 @@ def _read_array(npz: np.lib.npyio.NpzFile, key: str, name: str) -> np.ndarray:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise DataError(
                 f"{name}: '{key}' is an object (pickled) array, which is never loaded because unpickling can run "
-                f"code; save plain numeric arrays; {_ACCEPTED}"
+                f"code; save plain numeric arrays; {ACCEPTED}"
             ) from exc
-        raise DataError(f"{name}: could not read '{key}': {exc}; {_ACCEPTED}") from exc
+        raise DataError(f"{name}: could not read '{key}': {exc}; {ACCEPTED}") from exc
     except Exception as exc:  # corrupt member: zlib.error, EOFError, BadZipFile, ...
-        raise DataError(f"{name}: could not read '{key}' ({type(exc).__name__}: {exc}); {_ACCEPTED}") from exc
-
-
-def _validate_x(x: np.ndarray, name: str) -> np.ndarray:
-    if x.dtype == object:
-        raise DataError(f"{name}: x has dtype object; {_ACCEPTED}")
-    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) or x.dtype == np.bool_):
-        raise DataError(f"{name}: x has dtype {x.dtype}, which is not numeric (int or float); {_ACCEPTED}")
-    if x.ndim == 3:  # (N, H, W) -> (N, 1, H, W)
-        x = x[:, None, :, :]
-    if x.ndim not in (2, 4):
-        raise DataError(f"{name}: x has shape {x.shape} ({x.ndim} dims); {_ACCEPTED}")
-    if any(d == 0 for d in x.shape[1:]):
-        raise DataError(f"{name}: x has shape {x.shape} with an empty per-sample dim; {_ACCEPTED}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        x32 = np.ascontiguousarray(x, dtype=np.float32)
-    if not np.isfinite(x32).all():
-        bad = int((~np.isfinite(x32)).sum())
-        raise DataError(
-            f"{name}: x holds {bad} NaN or infinite values (after conversion to float32); every value must be finite; "
-            f"{_ACCEPTED}"
-        )
-    return x32
-
-
-def _validate_y(y: np.ndarray, n: int, name: str) -> np.ndarray:
-    if y.dtype == object or not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{name}: y has dtype {y.dtype}; y must hold integer class ids (e.g. int64); {_ACCEPTED}")
-    if y.ndim != 1:
-        raise DataError(f"{name}: y has shape {y.shape}; y must be one class id per sample, shape (N,); {_ACCEPTED}")
-    if y.shape[0] != n:
-        raise DataError(f"{name}: x has {n} samples but y has {y.shape[0]} labels; they must match; {_ACCEPTED}")
-    if n and int(y.min()) < 0:
-        raise DataError(
-            f"{name}: y holds negative labels (min {int(y.min())}); labels must be class ids in [0, C); {_ACCEPTED}"
-        )
-    return y.astype(np.int64)
+        raise DataError(f"{name}: could not read '{key}' ({type(exc).__name__}: {exc}); {ACCEPTED}") from exc
 
 
 def _num_classes(npz: np.lib.npyio.NpzFile, y: np.ndarray, name: str) -> int:
@@ -158,70 +115,9 @@ def _num_classes(npz: np.lib.npyio.NpzFile, y: np.ndarray, name: str) -> int:
         raise DataError(f"{name}: num_classes must be >= 1, got {declared}")
     if observed > declared:
         raise DataError(
-            f"{name}: y holds label {observed - 1}, outside [0, {declared}) given by num_classes; {_ACCEPTED}"
+            f"{name}: y holds label {observed - 1}, outside [0, {declared}) given by num_classes; {ACCEPTED}"
         )
     return declared
-
-
-def _split(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded 60/20/20 train / calib / test index split, stratified where every class allows it."""
-    from sklearn.model_selection import train_test_split  # lazy: sklearn takes a while to import
-
-    idx = np.arange(len(y))
-
-    def cut(ix: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-        labels = y[ix]
-        _, counts = np.unique(labels, return_counts=True)
-        n_cut = int(np.ceil(fraction * len(ix)))
-        can_stratify = counts.min() >= 2 and len(counts) <= n_cut and len(counts) <= len(ix) - n_cut
-        return train_test_split(ix, test_size=fraction, stratify=labels if can_stratify else None, random_state=seed)
-
-    rest, test = cut(idx, _TEST_FRACTION)
-    train, calib = cut(rest, _CALIB_FRACTION / (1.0 - _TEST_FRACTION))
-    return np.sort(train), np.sort(calib), np.sort(test)
-
-
-def dataset_from_arrays(
-    x: np.ndarray, y: np.ndarray, *, name: str, shown: str, seed: int = 0, num_classes: int | None = None
-) -> Dataset:
-    """Validate ``x``/``y`` (as for :func:`load_npz`) and split them 60/20/20 train/calib/test.
-
-    Args:
-        x: inputs ``(N, D)``, ``(N, H, W)`` or ``(N, C, H, W)``, numeric.
-        y: integer class ids ``(N,)``.
-        name: the data set's name.
-        shown: the file name the user knows, for messages.
-        seed: seed of the split shuffle.
-        num_classes: the number of classes when known (e.g. one per folder), else ``max(y) + 1``.
-
-    Raises:
-        DataError: wrong dims or dtypes, NaN/inf, too few samples, labels outside ``[0, C)``.
-    """
-    if x.ndim == 0:
-        raise DataError(f"{shown}: x is a scalar; {_ACCEPTED}")
-    n = int(x.shape[0])
-    y = _validate_y(y, n, shown)
-    if n < MIN_SAMPLES:
-        raise DataError(
-            f"{shown} holds {n} samples; at least {MIN_SAMPLES} are needed for train/calib/test splits; {_ACCEPTED}"
-        )
-    x = _validate_x(x, shown)
-    observed = int(y.max()) + 1
-    if num_classes is not None and observed > num_classes:
-        raise DataError(f"{shown}: y holds label {observed - 1}, outside [0, {num_classes}); {_ACCEPTED}")
-    train, calib, test = _split(x, y, seed)
-
-    def split(ix: np.ndarray) -> Split:
-        return Split(x=torch.from_numpy(np.ascontiguousarray(x[ix])), y=torch.from_numpy(y[ix].copy()))
-
-    return Dataset(
-        name=name,
-        input_shape=tuple(int(d) for d in x.shape[1:]),
-        num_classes=num_classes if num_classes is not None else observed,
-        train=split(train),
-        calib=split(calib),
-        test=split(test),
-    )
 
 
 def load_npz(path: Path, *, seed: int = 0, name: str | None = None, display_name: str | None = None) -> Dataset:
@@ -252,21 +148,21 @@ def load_npz(path: Path, *, seed: int = 0, name: str | None = None, display_name
     try:
         npz = np.load(path, allow_pickle=False)
     except Exception as exc:
-        raise DataError(f"{shown} is not a readable .npz archive ({exc}); {_ACCEPTED}") from exc
+        raise DataError(f"{shown} is not a readable .npz archive ({exc}); {ACCEPTED}") from exc
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DataError(f"{shown} is a single .npy array, not an .npz archive with x and y; {_ACCEPTED}")
+        raise DataError(f"{shown} is a single .npy array, not an .npz archive with x and y; {ACCEPTED}")
     with npz:
         missing = [k for k in ("x", "y") if k not in npz.files]
         if missing:
             found = ", ".join(npz.files) or "nothing"
-            raise DataError(f"{shown} has no {' or '.join(missing)} array (found: {found}); {_ACCEPTED}")
+            raise DataError(f"{shown} has no {' or '.join(missing)} array (found: {found}); {ACCEPTED}")
         x_raw = _read_array(npz, "x", shown)
         y_raw = _read_array(npz, "y", shown)
         num_classes = None
         if "num_classes" in npz.files:
             if x_raw.ndim == 0:
-                raise DataError(f"{shown}: x is a scalar; {_ACCEPTED}")
-            y_checked = _validate_y(y_raw, int(x_raw.shape[0]), shown)
+                raise DataError(f"{shown}: x is a scalar; {ACCEPTED}")
+            y_checked = validate_y(y_raw, int(x_raw.shape[0]), shown)
             num_classes = _num_classes(npz, y_checked, shown) if len(y_checked) else None
     return dataset_from_arrays(x_raw, y_raw, name=label, shown=shown, seed=seed, num_classes=num_classes)
 

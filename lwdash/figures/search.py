@@ -27,6 +27,7 @@ class SearchProgressInfo(NamedTuple):
         labels: per trial, its params as ``knob=value`` text (hover).
         y_title: what ``level`` is.
         summary: one sentence for the caption.
+        explanation: how to read ``level``, in words for someone who has not met a hypervolume.
     """
 
     trials: tuple[int, ...]
@@ -35,14 +36,20 @@ class SearchProgressInfo(NamedTuple):
     labels: tuple[str, ...]
     y_title: str
     summary: str
+    explanation: str = ""
 
 
 def _params_text(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
-def search_progress_info(summary: Mapping[str, Any]) -> SearchProgressInfo:
-    """The per-trial progress of a search from its summary (open trials are left out)."""
+def search_progress_info(summary: Mapping[str, Any], cost: str = "cost") -> SearchProgressInfo:
+    """The per-trial progress of a search from its summary (open trials are left out).
+
+    Args:
+        summary: :func:`lwdash.search.search_summary`'s output.
+        cost: what the search's cost objective is called (``"size"``, say), for the explanation.
+    """
     rows = [t for t in summary.get("trials", []) if t.get("status") not in ("queued", "running")]
     hv = summary.get("hypervolume")
     by_trial = {t["trial"]: k for k, t in enumerate(summary.get("trials", []))}
@@ -79,7 +86,21 @@ def search_progress_info(summary: Mapping[str, Any]) -> SearchProgressInfo:
         y_title=("hypervolume of the front (accuracy x cost saved)" if hv is not None
                  else "trials on the front so far"),
         summary=text,
+        explanation=_explanation(hv is not None, cost),
     )
+
+
+def _explanation(two_objectives: bool, cost: str) -> str:
+    if not two_objectives:
+        return ("How to read it: the count of measured trials that no other trial beats on all three objectives "
+                "at once. It rises when a trial finds a new trade-off; flat stretches found nothing new.")
+    if cost[:2].istitle():  # "Best runtime latency", not "ONNX file size" or "MACs per sample"
+        cost = cost[0].lower() + cost[1:]
+    return ("How to read it: each measured trial is a point of accuracy and share of the baseline's "
+            f"{cost} saved. The score (the front's hypervolume) is the area those points cover together, from 0 "
+            f"to 1 (100 % accuracy at no cost): one result at 90 % accuracy with half the baseline's {cost} "
+            "scores 0.9 x 0.5 = 0.45. It steps up when a trial beats every earlier one on accuracy, on "
+            f"{cost}, or both; flat stretches are trials that found nothing better.")
 
 
 def _front_size(points: list[tuple[float, ...]], directions: list[str]) -> int:

@@ -14,7 +14,6 @@ and records its result or its failure. Nothing here imports torch at module leve
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from lwdash.data import Dataset
     from lwdash.jobs.runner import RunOutput
     from lwdash.models.base import LoadedModel
-    from lwdash.store.sqlite import SqliteStore
+    from lwdash.workspace import Store
 
 __all__ = [
     "JobInputs",
@@ -131,7 +130,7 @@ def compute_job(spec: JobSpec, out_dir: Path, progress: ProgressFn, inputs: JobI
     return fn(spec, out_dir, progress, inputs)
 
 
-def record_output(store: SqliteStore, job_id: str, spec: JobSpec, output: RunOutput | dict[str, Any],
+def record_output(store: Store, job_id: str, spec: JobSpec, output: RunOutput | dict[str, Any],
                   out_dir: Path) -> str:
     """Store what :func:`compute_job` returned and mark the job done; returns the result's (or analysis's) id."""
     if isinstance(output, dict):
@@ -185,7 +184,7 @@ def failure_text(e: BaseException, memory_mb: int) -> str:
 # ---------------------------------------------------------------------- a claimed job, computed here
 
 
-def store_progress(store: SqliteStore, job_id: str) -> ProgressFn:
+def store_progress(store: Store, job_id: str) -> ProgressFn:
     """A progress callback that writes to the job's row, at most every ``PROGRESS_MIN_INTERVAL_S``."""
     last = [-1e18]
 
@@ -198,7 +197,7 @@ def store_progress(store: SqliteStore, job_id: str) -> ProgressFn:
     return progress
 
 
-def run_claimed(store: SqliteStore, job: JobRecord, *, memory_mb: int = 0) -> bool:
+def run_claimed(store: Store, job: JobRecord, *, memory_mb: int = 0) -> bool:
     """Compute a claimed (running) job in this process and record its outcome in the store.
 
     Bad input and failures alike are recorded as the job's failure: the message says what was
@@ -213,7 +212,7 @@ def run_claimed(store: SqliteStore, job: JobRecord, *, memory_mb: int = 0) -> bo
     Returns:
         True when the result was saved, False when the job failed.
     """
-    out_dir = Path(tempfile.mkdtemp(prefix=f"job-{job.id}-", dir=store.tmp_dir))
+    out_dir = store.scratch_dir(f"job-{job.id}-")
     try:
         output = compute_job(job.spec, out_dir, store_progress(store, job.id), store)
         record_output(store, job.id, job.spec, output, out_dir)

@@ -19,7 +19,7 @@ from lwdash.jobs.compute import run_claimed
 from lwdash.jobs.spec import JobRecord, JobStatus
 
 if TYPE_CHECKING:
-    from lwdash.store.sqlite import SqliteStore
+    from lwdash.workspace import Store
 
 __all__ = ["INLINE_WORKER", "run_inline", "run_queued"]
 
@@ -27,13 +27,13 @@ __all__ = ["INLINE_WORKER", "run_inline", "run_queued"]
 INLINE_WORKER = "inline"
 
 
-def _next_queued(store: SqliteStore) -> JobRecord | None:
-    """The job :meth:`~lwdash.store.SqliteStore.claim` would take next (oldest ``queued_at``, then oldest row)."""
+def _next_queued(store: Store) -> JobRecord | None:
+    """The job :meth:`~lwdash.workspace.Store.claim` would take next (oldest ``queued_at``, then oldest row)."""
     queued = store.list_jobs(status=[JobStatus.QUEUED], limit=1_000_000)[::-1]  # oldest first
     return min(queued, key=lambda j: float(j.extra.get("queued_at", j.created_at)), default=None)
 
 
-def run_inline(store: SqliteStore, job_id: str | None = None, *, worker_id: str = INLINE_WORKER) -> JobRecord | None:
+def run_inline(store: Store, job_id: str | None = None, *, worker_id: str = INLINE_WORKER) -> JobRecord | None:
     """Claim the next queued job and run it to the end in this process; returns the job as it ended.
 
     Args:
@@ -66,7 +66,7 @@ def run_inline(store: SqliteStore, job_id: str | None = None, *, worker_id: str 
     return store.get_job(job.id)
 
 
-def run_queued(store: SqliteStore, *, worker_id: str = INLINE_WORKER) -> list[JobRecord]:
+def run_queued(store: Store, *, worker_id: str = INLINE_WORKER) -> list[JobRecord]:
     """Run every queued job (and any queued meanwhile) inline, oldest first; returns them as they ended."""
     done: list[JobRecord] = []
     while (job := run_inline(store, worker_id=worker_id)) is not None:

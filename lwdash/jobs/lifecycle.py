@@ -17,7 +17,8 @@ from pathlib import Path
 
 import lwdash
 from lwdash.config import get_settings
-from lwdash.store.sqlite import SqliteStore, _pid_alive
+from lwdash.jobs.roster import pid_alive
+from lwdash.workspace import SqliteStore
 
 __all__ = ["IdleExit", "any_app_alive", "child_env", "ensure_worker", "record_app"]
 
@@ -54,7 +55,7 @@ def any_app_alive(data_dir: Path) -> bool:
         pid_text, _, app_host = p.name.partition("@")
         if app_host != host or not pid_text.isdigit():
             continue  # another machine's app: it starts its own worker when it needs one
-        if _pid_alive(int(pid_text)):
+        if pid_alive(int(pid_text)):
             alive = True
         else:
             p.unlink(missing_ok=True)

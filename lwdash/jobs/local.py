@@ -37,7 +37,7 @@ from lwdash.isolate import limit_address_space
 from lwdash.jobs.compute import failure_text, run_claimed
 from lwdash.jobs.lifecycle import IdleExit
 from lwdash.jobs.loop import JobStartError, serve
-from lwdash.store.sqlite import SqliteStore
+from lwdash.workspace import SqliteStore, Store
 
 if TYPE_CHECKING:
     from lwdash.jobs.spec import JobRecord
@@ -55,8 +55,13 @@ _ZYGOTE_PRELOAD = [
     "lwdash.jobs.compute",
     "lwdash.jobs.runner",
     "lwdash.techniques",
-    "lwdash.models",
-    "lwdash.data",
+    # lwdash.models / lwdash.data load their names on first use: name the modules a job imports
+    "lwdash.models.loading",
+    "lwdash.models.samples",
+    "lwdash.data.bundled",
+    "lwdash.data.npz",
+    "lwdash.data.fit",
+    "lwdash.data.imagefolder",
     "lwdash.measure",
     "lwdash.analysis.sensitivity",
     "lwdash.analysis.baseline",
@@ -176,13 +181,13 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, store: SqliteStore, *, warm: bool = False) -> None:
+    def __init__(self, store: Store, *, warm: bool = False) -> None:
         self.store = store
         _zygote(warm=warm)
 
     def start(self, job: JobRecord) -> _Child:
         """Fork the job's process from the zygote."""
-        log_path = self.store.logs_dir / f"job-{job.id}.log"
+        log_path = self.store.log_path(f"job-{job.id}.log")
         proc = _zygote().Process(target=_job_process_main, args=(str(self.store.data_dir), job.id, str(log_path)),
                                  name=f"lwdash-job-{job.id}")
         try:

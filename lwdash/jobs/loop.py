@@ -39,7 +39,7 @@ from lwdash.store.records import NotFoundError, StoreBusy
 if TYPE_CHECKING:
     from lwdash.config import Settings
     from lwdash.jobs.lifecycle import IdleExit
-    from lwdash.store.sqlite import SqliteStore
+    from lwdash.workspace import Store
 
 __all__ = [
     "Beat",
@@ -127,7 +127,7 @@ class _Running:
 # ---------------------------------------------------------------------- outcomes the loop records
 
 
-def settle_if_saved(store: SqliteStore, job: JobRecord) -> bool:
+def settle_if_saved(store: Store, job: JobRecord) -> bool:
     """A running job whose result is already stored is done, whatever happened to its process after.
 
     Closes the window between the job saving its result and marking the job done: a job killed
@@ -138,7 +138,7 @@ def settle_if_saved(store: SqliteStore, job: JobRecord) -> bool:
     return False
 
 
-def requeue_or_fail(store: SqliteStore, settings: Settings, job_id: str) -> None:
+def requeue_or_fail(store: Store, settings: Settings, job_id: str) -> None:
     """The worker is shutting down while ``job_id`` runs: queue it again (or fail it after too many tries)."""
     job = store.get_job(job_id)
     if job.status is not JobStatus.RUNNING or settle_if_saved(store, job):
@@ -152,7 +152,7 @@ def requeue_or_fail(store: SqliteStore, settings: Settings, job_id: str) -> None
         log.info("job %s: requeued", job_id)
 
 
-def _record_end(store: SqliteStore, job_id: str, reason: str) -> None:
+def _record_end(store: Store, job_id: str, reason: str) -> None:
     """A job ended: unless it recorded its outcome itself, record done (saved), cancelled or failed."""
     job = store.get_job(job_id)
     if job.status is not JobStatus.RUNNING:
@@ -167,15 +167,15 @@ def _record_end(store: SqliteStore, job_id: str, reason: str) -> None:
         log.warning("job %s: failed: %s", job_id, reason.splitlines()[0] if reason else "")
 
 
-def remove_job_tmp(store: SqliteStore, job_id: str) -> None:
+def remove_job_tmp(store: Store, job_id: str) -> None:
     """Delete what a job left in the store's ``tmp/`` (it cleans up itself unless it was killed)."""
-    for p in store.tmp_dir.glob(f"job-{job_id}-*"):
+    for p in store.scratch_paths(f"job-{job_id}-*"):
         shutil.rmtree(p, ignore_errors=True)
 
 
-def remove_orphan_tmp(store: SqliteStore) -> None:
+def remove_orphan_tmp(store: Store) -> None:
     """At start-up: delete temp dirs of jobs that are no longer running (their process died)."""
-    for p in store.tmp_dir.glob("job-*-*"):
+    for p in store.scratch_paths("job-*-*"):
         job_id = p.name.split("-")[1]
         try:
             running = store.get_job(job_id).status is JobStatus.RUNNING
@@ -204,7 +204,7 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 
 class _Loop:
-    def __init__(self, store: SqliteStore, executor: Executor, settings: Settings, worker_id: str,
+    def __init__(self, store: Store, executor: Executor, settings: Settings, worker_id: str,
                  concurrency: int, idle: IdleExit | None) -> None:
         self.store = store
         self.executor = executor
@@ -311,7 +311,7 @@ class _Loop:
 
 
 def serve(
-    store: SqliteStore,
+    store: Store,
     executor: Executor,
     settings: Settings,
     *,

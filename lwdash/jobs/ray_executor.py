@@ -45,7 +45,7 @@ from lwdash.jobs.loop import JobStartError, serve
 from lwdash.jobs.ray_task import Board, run_task
 from lwdash.jobs.spec import JobRecord, JobSpec
 from lwdash.store.records import NotFoundError
-from lwdash.store.sqlite import SqliteStore
+from lwdash.workspace import SqliteStore, Store
 
 if TYPE_CHECKING:
     from lwdash.data import Dataset
@@ -119,7 +119,7 @@ class ShippedInputs:
         return load_npz(path)
 
 
-def ship_inputs(store: SqliteStore, spec: JobSpec) -> ShippedInputs:
+def ship_inputs(store: Store, spec: JobSpec) -> ShippedInputs:
     """Pack what ``spec`` needs from the store so it can run on a node without the data directory.
 
     Raises:
@@ -148,9 +148,9 @@ def _safe_relpath(rel: str) -> PurePosixPath:
     return p
 
 
-def _record(store: SqliteStore, job: JobRecord, value: dict[str, Any]) -> None:
+def _record(store: Store, job: JobRecord, value: dict[str, Any]) -> None:
     """Write a finished task's outputs into the store (its artifacts' bytes into ``artifacts/``)."""
-    out_dir = Path(tempfile.mkdtemp(prefix=f"job-{job.id}-", dir=store.tmp_dir))
+    out_dir = store.scratch_dir(f"job-{job.id}-")
     try:
         if "analysis" in value:
             record_output(store, job.id, job.spec, value["analysis"], out_dir)
@@ -196,7 +196,7 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, settings: Settings, store: SqliteStore) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         import ray
 
         self.ray = ray

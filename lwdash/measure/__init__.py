@@ -6,9 +6,9 @@ its name with its submodule, and binding it here keeps ``lwdash.measure.environm
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lwdash.lazy import lazy_exports
 from lwdash.measure.environment import environment, torch_threads
 from lwdash.measure.metrics import LatencyRecord, Metrics
 
@@ -96,10 +96,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lwdash.measure' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lwdash.measure.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, {k: f"lwdash.measure.{v}" for k, v in _WHERE.items()}, globals())

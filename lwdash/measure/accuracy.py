@@ -13,6 +13,7 @@ from torch import nn
 from lwdash.data import Split
 from lwdash.measure.environment import torch_threads
 from lwdash.measure.export import eval_mode
+from lwdash.measure.ort_io import onnx_batch_runner
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -28,12 +29,6 @@ __all__ = [
 ]
 
 EVAL_BATCH = 256
-
-_ORT_DTYPES = {
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(double)": np.float64,
-}
 
 
 @dataclass(frozen=True)
@@ -67,24 +62,6 @@ def make_session(path: Path, threads: int = 1) -> ort.InferenceSession:
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     return make_ort_session(path, threads)  # the session the ONNX Runtime latency row is timed with (fusion on)
-
-
-def onnx_batch_runner(session: ort.InferenceSession) -> tuple[Any, int | None]:
-    """A ``run(x: torch.Tensor) -> np.ndarray`` for the session's first input and output, and the
-    session's fixed batch size (None when the batch dimension is dynamic)."""
-    inp = session.get_inputs()[0]
-    out_name = session.get_outputs()[0].name
-    dtype = _ORT_DTYPES.get(inp.type)
-    if dtype is None:
-        raise ValueError(f"the ONNX model's input {inp.name!r} has type {inp.type}; lwdash feeds float tensors")
-    dim0 = inp.shape[0] if inp.shape else None
-    fixed = int(dim0) if isinstance(dim0, int) and dim0 > 0 else None
-
-    def run(x: torch.Tensor) -> np.ndarray:
-        feed = x.detach().cpu().numpy().astype(dtype, copy=False)
-        return np.asarray(session.run([out_name], {inp.name: feed})[0])
-
-    return run, fixed
 
 
 def as_logits(out: Any) -> torch.Tensor:

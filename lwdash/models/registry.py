@@ -1,7 +1,7 @@
 """The architecture registry: every architecture a state-dict upload (or a sample) can name.
 
 An explicit allow-list (a dict written out below, never ``globals()``): the Fashion-MNIST samples
-from :mod:`lwdash.models.fashion_samples`, the digits samples from :mod:`lwdash.models.samples`
+from :mod:`lwdash.models.fashion_samples`, the digits samples from :mod:`lwdash.models.digits_samples`
 and every torchvision classification model (by its torchvision name, e.g. ``resnet34``), always
 built with ``weights=None`` (no download). A state dict's class count is read from its weights;
 its input size, which weights do not record, is the architecture's usual one unless given.
@@ -16,6 +16,14 @@ import torchvision
 from torch import nn
 
 from lwdash.models.base import ModelLoadError
+from lwdash.models.digits_samples import (
+    DIGITS_INPUT_SHAPE,
+    DigitsCNN,
+    DigitsMLP,
+    DigitsStudent,
+    DigitsTeacher,
+    digits_mobilenet_v2,
+)
 from lwdash.models.fashion_samples import (
     FASHION_INPUT_SHAPE,
     FashionCNN,
@@ -23,14 +31,6 @@ from lwdash.models.fashion_samples import (
     FashionViT,
     ResNet20,
     fashion_mobilenet_v2,
-)
-from lwdash.models.samples import (
-    DIGITS_INPUT_SHAPE,
-    DigitsCNN,
-    DigitsMLP,
-    DigitsStudent,
-    DigitsTeacher,
-    digits_mobilenet_v2,
 )
 
 __all__ = [

@@ -1,10 +1,11 @@
-"""The bundled sample models: the digits architectures and the trained weights in ``sample_models/``.
+"""The bundled sample models: the manifest and the trained weights in ``sample_models/``.
 
 The Fashion-MNIST samples (``(B, 1, 28, 28)`` input, the default gallery entries) have their
-architectures in :mod:`lwdash.models.fashion_samples`; the digits samples defined here take the
-scikit-learn digits images, ``(B, 1, 8, 8)`` float32 in ``[0, 1]``, for quick runs. All return
-``(B, 10)`` logits. The weights were trained by ``python sample_models/train.py``, which also wrote
-``sample_models/manifest.json`` (measured test accuracy, parameter count, sha256), in gallery order.
+architectures in :mod:`lwdash.models.fashion_samples`; the digits samples, which take the
+scikit-learn digits images, ``(B, 1, 8, 8)`` float32 in ``[0, 1]``, for quick runs, have theirs in
+:mod:`lwdash.models.digits_samples` (re-exported here). All return ``(B, 10)`` logits. The weights
+were trained by ``python sample_models/train.py``, which also wrote ``sample_models/manifest.json``
+(measured test accuracy, parameter count, sha256), in gallery order.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-import torchvision
-from torch import nn
-
 from lwdash.models.base import LoadedModel, ModelLoadError
+from lwdash.models.digits_samples import (
+    DIGITS_INPUT_SHAPE,
+    DigitsCNN,
+    DigitsMLP,
+    DigitsStudent,
+    DigitsTeacher,
+    digits_mobilenet_v2,
+)
+from lwdash.models.registry import build_architecture
 
 __all__ = [
     "DIGITS_INPUT_SHAPE",
@@ -36,131 +42,10 @@ __all__ = [
     "samples_dir",
 ]
 
-DIGITS_INPUT_SHAPE: tuple[int, int, int] = (1, 8, 8)
 REBUILD_COMMAND = "python sample_models/train.py"
 _MANIFEST_NAME = "manifest.json"
 
 
-# --------------------------------------------------------------------------------------------
-# Architectures
-# --------------------------------------------------------------------------------------------
-def _conv_block(in_ch: int, out_ch: int) -> nn.Sequential:
-    """3x3 conv (same padding) -> BatchNorm -> ReLU."""
-    return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(out_ch),
-        nn.ReLU(inplace=True),
-    )
-
-
-class DigitsMLP(nn.Module):
-    """A 64-128-64-10 multilayer perceptron on the flattened 8x8 image (~17K params)."""
-
-    def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.flatten = nn.Flatten()
-        self.fc1 = nn.Linear(64, 128)
-        self.fc2 = nn.Linear(128, 64)
-        self.fc3 = nn.Linear(64, num_classes)
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.flatten(x)  # (B, 64)
-        x = self.act(self.fc1(x))  # (B, 128)
-        x = self.act(self.fc2(x))  # (B, 64)
-        return self.fc3(x)  # (B, num_classes)
-
-
-class DigitsCNN(nn.Module):
-    """Three conv blocks with BatchNorm, then global pooling and a Linear head (~94K params)."""
-
-    def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            _conv_block(1, 32),  # (B, 32, 8, 8)
-            _conv_block(32, 64),  # (B, 64, 8, 8)
-            nn.MaxPool2d(2),  # (B, 64, 4, 4)
-            _conv_block(64, 128),  # (B, 128, 4, 4)
-            nn.AdaptiveAvgPool2d(1),  # (B, 128, 1, 1)
-        )
-        self.flatten = nn.Flatten()
-        self.classifier = nn.Linear(128, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.features(x)))
-
-
-class DigitsTeacher(nn.Module):
-    """A wider CNN (~0.5M params): the teacher of the distillation pair."""
-
-    def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            _conv_block(1, 64),  # (B, 64, 8, 8)
-            _conv_block(64, 128),  # (B, 128, 8, 8)
-            nn.MaxPool2d(2),  # (B, 128, 4, 4)
-            _conv_block(128, 256),  # (B, 256, 4, 4)
-            nn.AdaptiveAvgPool2d(1),  # (B, 256, 1, 1)
-        )
-        self.flatten = nn.Flatten()
-        self.classifier = nn.Sequential(
-            nn.Linear(256, 512),
-            nn.ReLU(inplace=True),
-            nn.Dropout(0.2),
-            nn.Linear(512, num_classes),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.features(x)))
-
-
-class DigitsStudent(nn.Module):
-    """A tiny CNN (~2K params): the student of the distillation pair."""
-
-    def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            _conv_block(1, 8),  # (B, 8, 8, 8)
-            _conv_block(8, 16),  # (B, 16, 8, 8)
-            nn.MaxPool2d(2),  # (B, 16, 4, 4)
-            nn.AdaptiveAvgPool2d(2),  # (B, 16, 2, 2)
-        )
-        self.flatten = nn.Flatten()
-        self.classifier = nn.Linear(16 * 2 * 2, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.features(x)))
-
-
-def digits_mobilenet_v2(num_classes: int = 10) -> nn.Module:
-    """torchvision's MobileNetV2 at width 0.5, adapted to ``(1, 8, 8)`` input.
-
-    The stem conv is replaced by a 1-channel, stride-1 conv, and the first two downsampling
-    blocks (the 24- and 32-channel stages) run at stride 1, so an 8x8 image keeps its
-    resolution through the early blocks (8 -> 8 -> 8 -> 4 -> 2 spatially) instead of being
-    reduced to 1x1 after three blocks (which measured 91 % instead of 96 % test accuracy).
-
-    Args:
-        num_classes: number of output logits.
-
-    Returns:
-        The model (random weights; no download).
-    """
-    model = torchvision.models.mobilenet_v2(weights=None, width_mult=0.5, num_classes=num_classes)
-    stem = model.features[0][0]
-    assert isinstance(stem, nn.Conv2d)
-    model.features[0][0] = nn.Conv2d(1, stem.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
-    nn.init.kaiming_normal_(model.features[0][0].weight, mode="fan_out")
-    for stage_start in (2, 4):  # first block of the 24- and 32-channel stages
-        depthwise = model.features[stage_start].conv[1][0]
-        assert isinstance(depthwise, nn.Conv2d) and depthwise.stride == (2, 2)
-        depthwise.stride = (1, 1)
-    return model
-
-
-# --------------------------------------------------------------------------------------------
-# Trained samples (sample_models/manifest.json)
-# --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SampleInfo:
     """One bundled, trained sample model as described by ``sample_models/manifest.json``.
@@ -275,8 +160,6 @@ def load_sample(name: str) -> LoadedModel:
         ModelLoadError: unknown name (lists the known ones), or a missing, corrupt or mismatching
             weight file (names the rebuild command).
     """
-    from lwdash.models.registry import build_architecture  # registry imports the classes above
-
     folder = samples_dir()
     entries = {str(e.get("name")): e for e in _read_manifest(folder)}
     if name not in entries:

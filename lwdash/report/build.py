@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from lwdash.analysis.frame import load_results_frame
+from lwdash.analysis.headline import DEFAULT_MAX_DROP_POINTS, headlines
 from lwdash.analysis.latency_matrix import best_runtime, fusion_text, latency_matrix, matrix_caveats
 from lwdash.figures import (
     plot_tradeoff,
@@ -32,10 +33,11 @@ from lwdash.measure.catalogue import (
     speedup_key,
 )
 from lwdash.measure.metrics import best_runtime_key
+from lwdash.report.html_parts import CSS, cell, table
 from lwdash.runtimes import LATENCY_BATCHES, get_runtime, list_runtimes
 
 if TYPE_CHECKING:
-    from lwdash.store.sqlite import SqliteStore
+    from lwdash.workspace import Store
 
 __all__ = [
     "ReportError",
@@ -122,31 +124,6 @@ def compare_figures(frame: pd.DataFrame, *, ratio_to_baseline: bool = False,
     return figs
 
 
-def _cell(kind: str, v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if kind == "pct":
-        return f"{100 * float(v):.2f}"
-    if kind == "pts":
-        return f"{100 * float(v):+.2f}"
-    if kind == "kib":
-        return f"{float(v) / 1024:,.1f}"
-    if kind == "x3":
-        return f"{float(v):.3f}x"
-    if kind == "x2":
-        return f"{float(v):.2f}x"
-    if kind == "ms":
-        return f"{float(v):.4g}"
-    if kind == "time":
-        return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M")
-    if kind == "runtime":
-        try:
-            return get_runtime(str(v)).short
-        except ValueError:
-            return str(v)
-    return str(v)
-
-
 def _matrix_section(records: Sequence[Any]) -> list[str]:
     """Per result: runtime x batch x fusion, median / p90 ms, beside its baseline's, and the best runtime."""
     parts = ["<h2>Latency on every runtime</h2>",
@@ -168,30 +145,19 @@ def _matrix_section(records: Sequence[Any]) -> list[str]:
         for row in latency_matrix(r.baseline, r.compressed):
             cells = [row.title, fusion_text(row.fusion)]
             for b in LATENCY_BATCHES:
-                cells += [f"{_cell('ms', row.median_ms[b])} / {_cell('ms', row.p90_ms[b])}",
-                          f"{_cell('ms', row.baseline_median_ms[b])} / {_cell('ms', row.baseline_p90_ms[b])}",
-                          _cell("x2", row.speedup(b))]
+                cells += [f"{cell('ms', row.median_ms[b])} / {cell('ms', row.p90_ms[b])}",
+                          f"{cell('ms', row.baseline_median_ms[b])} / {cell('ms', row.baseline_p90_ms[b])}",
+                          cell("x2", row.speedup(b))]
             cells += [", ".join(f"b{b} {row.compile_s[b]:.2f}" for b in LATENCY_BATCHES
                                 if math.isfinite(row.compile_s[b])) or "-", row.note or ""]
             rows.append(cells)
         headers = ["runtime", "fusion"]
         for b in LATENCY_BATCHES:
             headers += [f"b{b} ms", f"baseline b{b} ms", f"b{b} speed-up"]
-        parts += [head, _table([*headers, "compile s", "note"], rows, numeric_from=2)]
+        parts += [head, table([*headers, "compile s", "note"], rows, numeric_from=2)]
         caveats.update(dict.fromkeys(matrix_caveats(r.compressed)))
     parts += [f"<p class='note'>{html.escape(c)}</p>" for c in caveats]
     return parts
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_from: int = 99) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = []
-    for r in rows:
-        cells = "".join(
-            f'<td class="{"num" if i >= numeric_from else ""}">{html.escape(c)}</td>' for i, c in enumerate(r)
-        )
-        body.append(f"<tr>{cells}</tr>")
-    return f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def _front_rows(frame: pd.DataFrame) -> list[list[str]]:
@@ -200,9 +166,9 @@ def _front_rows(frame: pd.DataFrame) -> list[list[str]]:
     rows = []
     for p in sorted((p for p in info.points if p.on_front), key=lambda p: p.x):
         r = by_id.loc[p.result_id]
-        rows.append([p.label, str(r.get("model_name", r["model_id"])), _cell("pct", r["top1_acc"]),
-                     _cell("pts", r["acc_delta"]), _cell("kib", r["onnx_bytes"]), _cell("x3", r["size_ratio"]),
-                     _cell("x2", r[_HEADLINE_SPEEDUP])])
+        rows.append([p.label, str(r.get("model_name", r["model_id"])), cell("pct", r["top1_acc"]),
+                     cell("pts", r["acc_delta"]), cell("kib", r["onnx_bytes"]), cell("x3", r["size_ratio"]),
+                     cell("x2", r[_HEADLINE_SPEEDUP])])
     return rows
 
 
@@ -211,19 +177,8 @@ def _env_key(env: Mapping[str, Any]) -> tuple[str, ...]:
                                                "onnxruntime", "onnx", "torchao", "platform"))
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;
-padding:0 16px}
-h1{margin-bottom:4px}h2{margin-top:36px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.meta{color:#666}.warn{color:#b00020}table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}
-th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}th{background:#f4f4f4}
-td.num{text-align:right;font-variant-numeric:tabular-nums}.chart{margin:12px 0 24px}
-code{background:#f4f4f4;padding:1px 4px;border-radius:3px}.note{color:#8a5a00}
-"""
-
-
 def build_report_html(
-    store: SqliteStore,
+    store: Store,
     frame: pd.DataFrame,
     *,
     title: str = "lwdash compression report",
@@ -254,7 +209,7 @@ def build_report_html(
 
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='meta'>Generated {now} · {len(frame)} result(s) · model(s): "
         f"{html.escape(', '.join(models) or 'none')}</p>",
@@ -268,10 +223,16 @@ def build_report_html(
         "same process. Ratios are compressed / baseline; speed-ups are baseline time / compressed time.</p>"
     )
     if len(frame):
+        by_id = {r.id: r for r in records}
+        parts.append("<h2>Headline</h2><ul class='headline'>")
+        parts += [f"<li class='{'met' if h.met else 'warn'}'>{html.escape(h.text)}</li>"
+                  for h in headlines(frame, by_id)]
+        parts.append("</ul><p class='meta'>Per model: the smallest result within "
+                     f"{DEFAULT_MAX_DROP_POINTS:g} point of its baseline's top-1 accuracy.</p>")
         parts.append("<h2>Pareto fronts: accuracy vs ONNX size, per model</h2>")
         parts.append("<p>For each model, its results that no other result of the same model (or its baseline) "
                      "beats on both accuracy and size.</p>")
-        parts.append(_table(["result", "model", "top-1 %", "Δ pts", "ONNX KiB", "size ratio",
+        parts.append(table(["result", "model", "top-1 %", "Δ pts", "ONNX KiB", "size ratio",
                              f"{get_runtime(PRIMARY_RUNTIME).short} b{LARGE_BATCH} speed-up"],
                             _front_rows(frame), numeric_from=2))
     parts.append("<h2>Charts</h2>")
@@ -282,10 +243,13 @@ def build_report_html(
         parts.append(f"<div class='chart'>{div}</div>")
         first = False
     parts.append("<h2>All results</h2>")
-    table = _table_columns()
-    cols = [c for c in table if c in frame.columns]
-    rows = [[_cell(table[c][1], frame.at[i, c]) for c in cols] for i in range(len(frame))]
-    parts.append(_table([table[c][0] for c in cols], rows, numeric_from=3))
+    columns = _table_columns()
+    cols = [c for c in columns if c in frame.columns]
+    starred = frame["starred"] if "starred" in frame.columns else pd.Series(False, index=frame.index)
+    rows = [[("★ " if c == "label" and bool(starred.iat[i]) else "") + cell(columns[c][1], frame.at[i, c]) for c in cols]
+            for i in range(len(frame))]
+    # Many columns: the table scrolls inside its own box rather than running past the page's edge.
+    parts.append(f"<div class='wide'>{table([columns[c][0] for c in cols], rows, numeric_from=3)}</div>")
     parts += _matrix_section(records)
     parts.append("<h2>Configurations and notes</h2>")
     cfg_rows = []
@@ -293,9 +257,11 @@ def build_report_html(
         knobs = ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
                           for k, v in (r.config.get("data") or {}).items())
         steps = "; ".join(", ".join(f"{k}: {v}" for k, v in s.items()) for s in r.steps)
-        cfg_rows.append([r.label, f"{r.technique} ({r.family})", knobs or "defaults",
-                         f"seed {r.seed}, {r.threads} thread(s)", " | ".join(r.notes) or "-", steps or "-"])
-    parts.append(_table(["result", "technique", "config", "run", "honest-gain notes", "pipeline steps"], cfg_rows))
+        cfg_rows.append([r.label + (f" (renamed from {r.renamed_from})" if r.renamed_from else ""),
+                         f"{r.technique} ({r.family})", knobs or "defaults", f"seed {r.seed}, {r.threads} thread(s)",
+                         r.note or "-", " | ".join(r.notes) or "-", steps or "-"])
+    parts.append(table(["result", "technique", "config", "run", "team note", "honest-gain notes", "pipeline steps"],
+                       cfg_rows))
     parts.append("<h2>Environment</h2>")
     envs: dict[tuple[str, ...], list[Any]] = {}
     for r in records:
@@ -307,7 +273,7 @@ def build_report_html(
         env_rows.append([str(e.get("cpu_model", "?")), f"{e.get('logical_cores', '?')} logical",
                          str(e.get("threads", "?")), str(e.get("platform", "?")),
                          f"python {e.get('python', '?')}; {versions}", str(len(recs))])
-    parts.append(_table(["CPU", "cores", "threads used", "platform", "library versions", "results"], env_rows))
+    parts.append(table(["CPU", "cores", "threads used", "platform", "library versions", "results"], env_rows))
     if len(envs) > 1:
         parts.append("<p class='note'>These results were measured in more than one environment: compare "
                      "latencies only within one.</p>")
@@ -349,7 +315,7 @@ def write_pngs(figures: Mapping[str, go.Figure], out_dir: Path) -> list[Path]:
 
 
 def write_report(
-    store: SqliteStore,
+    store: Store,
     out_dir: Path,
     frame: pd.DataFrame | None = None,
     *,
@@ -384,7 +350,7 @@ def write_report(
     return ReportFiles(csv=csv_path, html=html_path, pngs=pngs)
 
 
-def with_model_names(store: SqliteStore, frame: pd.DataFrame) -> pd.DataFrame:
+def with_model_names(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with a ``model_name`` column (sample titles, upload file names; ids where unknown)."""
     if "model_name" in frame.columns:
         return frame

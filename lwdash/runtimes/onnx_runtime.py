@@ -68,7 +68,7 @@ def session_runner(session: ort.InferenceSession) -> Runner:
     """
     import numpy as np
 
-    from lwdash.measure.accuracy import onnx_batch_runner
+    from lwdash.measure.ort_io import onnx_batch_runner
 
     _, fixed = onnx_batch_runner(session)
     inp = session.get_inputs()[0]

@@ -1,7 +1,14 @@
-"""The durable store: models, data sets, the job queue, results and workers (SQLite + files)."""
+"""Storage: the narrow backend interface, its SQLite and in-memory implementations, and the typed records.
+
+The domain's verbs (models, data sets, jobs, results, searches) are :class:`lwdash.workspace.Store`,
+written on :class:`lwdash.store.backend.Backend`; nothing here knows what a model or a job is.
+"""
 from __future__ import annotations
 
+from lwdash.store.backend import Backend
+from lwdash.store.memory import MemoryBackend
 from lwdash.store.records import (
+    AnalysisRecord,
     DatasetRecord,
     ModelRecord,
     NotFoundError,
@@ -11,25 +18,19 @@ from lwdash.store.records import (
     StoreBusy,
     WorkerRecord,
 )
-from lwdash.store.sqlite import MODEL_SUFFIXES, SqliteStore
+from lwdash.store.sqlite import SqliteBackend
 
 __all__ = [
-    "MODEL_SUFFIXES",
+    "AnalysisRecord",
+    "Backend",
     "DatasetRecord",
+    "MemoryBackend",
     "ModelRecord",
     "NotFoundError",
     "ResultRecord",
     "SearchRecord",
     "SearchTrialRecord",
-    "SqliteStore",
+    "SqliteBackend",
     "StoreBusy",
     "WorkerRecord",
-    "open_store",
 ]
-
-
-def open_store(data_dir: str | None = None) -> SqliteStore:
-    """The store under ``data_dir`` (default: ``LWDASH_DATA_DIR`` or ``./.lwdash-data``)."""
-    from lwdash.config import get_settings
-
-    return SqliteStore(get_settings(data_dir).data_dir)

@@ -49,7 +49,9 @@ class ModelRecord:
         size_bytes: size of that file.
         created_at: unix time of the import (0 for samples).
         filename: the uploaded file's original name (display only).
-        title / description / params_count / test_acc / role: sample metadata (empty for uploads).
+        title / description / params_count / test_acc / role: sample metadata (empty for uploads); ``title``
+            is the team's name for the model when it was renamed (:mod:`lwdash.annotations`).
+        note / starred: what the team wrote on it, and whether it is starred.
     """
 
     id: str
@@ -68,6 +70,8 @@ class ModelRecord:
     params_count: int | None = None
     test_acc: float | None = None
     role: str = ""
+    note: str = ""
+    starred: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ class ResultRecord:
             PyTorch form could be exported), ``result.json`` and the model card.
         artifacts: artifact name -> absolute path inside ``artifact_dir``.
         config: the technique config in its dict form (``{"type", "version", "data"}``).
+        label: what the result is called: the team's name when it was renamed, else the label the job gave it
+            (then in ``renamed_from``).
+        note / starred: what the team wrote on it (:mod:`lwdash.annotations`), and whether it is starred.
     """
 
     id: str
@@ -135,6 +142,9 @@ class ResultRecord:
     created_at: float = 0.0
     seed: int = 0
     threads: int = 1
+    note: str = ""
+    starred: bool = False
+    renamed_from: str = ""
 
 
 @dataclass(frozen=True)

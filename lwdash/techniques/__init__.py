@@ -4,9 +4,11 @@ from __future__ import annotations
 from lwdash.techniques import (  # noqa: F401  (importing a family registers its techniques)
     distillation,
     low_rank,
+    nm_sparsity,
     pipeline,
     precision,
     pruning,
+    qat,
     quantization,
     structured,
 )

@@ -71,6 +71,18 @@ def no_layers_message(technique: str, model: nn.Module) -> str:
     )
 
 
+def _weight(mod: nn.Module) -> torch.Tensor:
+    """A Conv/Linear layer's weight tensor."""
+    w = mod.weight
+    assert isinstance(w, torch.Tensor)
+    return w
+
+
+def _layers(count: int) -> str:
+    """``"1 layer"``, ``"3 layers"``: a layer count for notes."""
+    return f"{count} layer" + ("" if count == 1 else "s")
+
+
 @dataclass(frozen=True)
 class LayerMacs:
     """Multiply-accumulates of one Conv/Linear layer for a single sample."""

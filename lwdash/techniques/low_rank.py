@@ -11,20 +11,31 @@ stride, padding, dilation and padding mode; the last 1x1 conv carries the bias. 
 (1x1) conv is factorized like a Linear, into two 1x1 convs.
 
 A layer is left as it is when the factorization would not reduce its parameter count.
+
+The rank planning lives in :mod:`lwdash.techniques.low_rank_plan`, the factorization kernels in
+:mod:`lwdash.techniques.low_rank_factors`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
 
 from lwdash.techniques._common import classifier_name, no_layers_message, weight_layers
 from lwdash.techniques.base import CompressedModel, RunContext, knob, register
+from lwdash.techniques.low_rank_factors import svd_conv1x1, svd_linear, tucker2_conv
+from lwdash.techniques.low_rank_plan import (
+    LayerPlan,
+    _full_rank,
+    choose_rank,
+    factorizable_layers,
+    plan_layer,
+)
+from lwdash.techniques.low_rank_plan import RankMode as RankMode
 from lwdash.techniques.recovery import RecoveryKnobs, recover_after, recovery_default
 
 __all__ = [
@@ -38,8 +49,6 @@ __all__ = [
     "svd_linear",
     "tucker2_conv",
 ]
-
-RankMode = Literal["rank_ratio", "energy", "fixed_rank"]
 
 
 @dataclass(frozen=True)
@@ -122,240 +131,6 @@ class LowRankConfig(RecoveryKnobs):
                     f"low_rank: at {what} no eligible layer gets fewer parameters "
                     f"({len(eligible)} checked); choose a smaller {what.split()[0]}"
                 )
-
-
-def _full_rank(mod: nn.Module) -> int:
-    """The largest rank of a layer's factorization: ``min(out, in)`` (per output/input unfolding for convs)."""
-    w = mod.weight
-    assert isinstance(w, torch.Tensor)
-    o, rest = int(w.shape[0]), int(w[0].numel())
-    i = int(w.shape[1])
-    if isinstance(mod, nn.Linear) or w.ndim == 2 or tuple(w.shape[2:]) == (1, 1):
-        return min(o, i)
-    return max(min(o, rest), min(i, o * int(w[0, 0].numel())))
-
-
-def _is_conv_eligible(mod: nn.Module) -> bool:
-    return type(mod) is nn.Conv2d and mod.groups == 1
-
-
-def factorizable_layers(
-    model: nn.Module, layers: Literal["linear", "conv", "all"], *, factorize_classifier: bool
-) -> list[tuple[str, nn.Module]]:
-    """Linear and ``groups=1`` Conv2d layers of the chosen kind, in registration order."""
-    last = None if factorize_classifier else classifier_name(model)
-    out: list[tuple[str, nn.Module]] = []
-    for name, mod in weight_layers(model):
-        if name == last:
-            continue
-        is_linear = type(mod) is nn.Linear
-        is_conv = _is_conv_eligible(mod)
-        if (is_linear and layers in ("linear", "all")) or (is_conv and layers in ("conv", "all")):
-            out.append((name, mod))
-    return out
-
-
-def choose_rank(singular_values: torch.Tensor | None, full_rank: int, mode: RankMode, ratio: float) -> int:
-    """The kept rank, between 1 and ``full_rank``.
-
-    Args:
-        singular_values: descending singular values (needed for ``mode="energy"``).
-        full_rank: the largest possible rank.
-        mode: ``"rank_ratio"`` keeps ``ceil(ratio * full_rank)``; ``"energy"`` keeps the fewest
-            values whose squares sum to at least ``ratio`` of the total.
-        ratio: in ``(0, 1]``.
-
-    Returns:
-        The rank to keep.
-    """
-    if full_rank < 1:
-        raise ValueError(f"full rank must be >= 1, got {full_rank}")
-    if mode == "fixed_rank":
-        raise ValueError("fixed_rank needs no choice: the plan keeps min(rank, full rank)")
-    if mode == "rank_ratio":
-        return max(1, min(full_rank, math.ceil(ratio * full_rank - 1e-9)))
-    if singular_values is None:
-        raise ValueError("energy mode needs the singular values")
-    energy = singular_values.double().square()
-    total = float(energy.sum())
-    if total <= 0.0:
-        return 1
-    cum = torch.cumsum(energy, 0) / total
-    rank = int(torch.searchsorted(cum, torch.tensor([ratio - 1e-12], dtype=cum.dtype)).item()) + 1
-    return max(1, min(full_rank, rank))
-
-
-@dataclass(frozen=True)
-class LayerPlan:
-    """The ranks chosen for one layer and its parameter counts before and after.
-
-    ``ranks`` is ``(r,)`` for an SVD (Linear, 1x1 conv) and ``(r_in, r_out)`` for Tucker-2;
-    ``full_ranks`` the largest possible values of each.
-    """
-
-    kind: Literal["svd", "tucker2"]
-    ranks: tuple[int, ...]
-    full_ranks: tuple[int, ...]
-    params_before: int
-    params_after: int
-
-    @property
-    def reduces(self) -> bool:
-        return self.params_after < self.params_before
-
-
-def _unfoldings(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mode-0 ``(O, I*k*k)`` and mode-1 ``(I, O*k*k)`` unfoldings of a conv weight ``(O, I, kh, kw)``."""
-    o, i = w.shape[:2]
-    return w.reshape(o, -1), w.transpose(0, 1).reshape(i, -1)
-
-
-def plan_layer(mod: nn.Module, mode: RankMode, ratio: float, *, rank: int | None = None) -> LayerPlan:
-    """Choose the ranks of one Linear or ``groups=1`` Conv2d layer (SVD of its weight in energy mode).
-
-    Args:
-        mod: the layer.
-        mode: rank choice (see :func:`choose_rank`); ``"fixed_rank"`` keeps ``min(rank, full)``.
-        ratio: in ``(0, 1]``.
-        rank: the kept rank for ``mode="fixed_rank"``.
-
-    Returns:
-        The plan; ``plan.reduces`` says whether factorizing pays off.
-    """
-    weight, b = mod.weight, getattr(mod, "bias", None)
-    assert isinstance(weight, torch.Tensor)
-    w = weight.detach().double()
-    bias = int(b.numel()) if isinstance(b, torch.Tensor) else 0
-    before = int(w.numel()) + bias
-    if isinstance(mod, nn.Linear) or (isinstance(mod, nn.Conv2d) and tuple(mod.kernel_size) == (1, 1)):
-        mat = w.reshape(w.shape[0], -1)  # (out, in)
-        out_f, in_f = mat.shape
-        full = min(out_f, in_f)
-        s = torch.linalg.svdvals(mat) if mode == "energy" else None
-        r = _pick(s, full, mode, ratio, rank)
-        return LayerPlan("svd", (r,), (full,), before, r * (in_f + out_f) + bias)
-    o, i, kh, kw = w.shape
-    m0, m1 = _unfoldings(w)
-    full_out, full_in = min(o, i * kh * kw), min(i, o * kh * kw)
-    s0 = torch.linalg.svdvals(m0) if mode == "energy" else None
-    s1 = torch.linalg.svdvals(m1) if mode == "energy" else None
-    r_out = _pick(s0, full_out, mode, ratio, rank)
-    r_in = _pick(s1, full_in, mode, ratio, rank)
-    after = i * r_in + r_in * r_out * kh * kw + r_out * o + bias
-    return LayerPlan("tucker2", (r_in, r_out), (full_in, full_out), before, after)
-
-
-def _pick(s: torch.Tensor | None, full: int, mode: RankMode, ratio: float, rank: int | None) -> int:
-    if mode == "fixed_rank":
-        if rank is None:
-            raise ValueError("fixed_rank mode needs a rank")
-        return max(1, min(int(rank), full))
-    return choose_rank(s, full, mode, ratio)
-
-
-def _as_param(t: torch.Tensor, like: torch.Tensor) -> nn.Parameter:
-    return nn.Parameter(t.to(dtype=like.dtype, device=like.device).contiguous(), requires_grad=like.requires_grad)
-
-
-def svd_linear(layer: nn.Linear, rank: int) -> nn.Sequential:
-    """``Linear(in, out)`` -> ``Linear(in, rank, bias=False) -> Linear(rank, out)`` by truncated SVD.
-
-    Args:
-        layer: the layer (not mutated).
-        rank: kept rank, in ``[1, min(in, out)]``.
-
-    Returns:
-        The two-layer chain; exact (up to float rounding) at full rank.
-    """
-    full = min(layer.in_features, layer.out_features)
-    if not 1 <= rank <= full:
-        raise ValueError(
-            f"rank must be in [1, {full}] for Linear({layer.in_features}, {layer.out_features}), got {rank}"
-        )
-    w = layer.weight.detach().double()  # (out, in)
-    u, s, vh = torch.linalg.svd(w, full_matrices=False)
-    root = s[:rank].sqrt()
-    first = nn.Linear(layer.in_features, rank, bias=False)
-    second = nn.Linear(rank, layer.out_features, bias=layer.bias is not None)
-    first.weight = _as_param(root[:, None] * vh[:rank], layer.weight)  # (r, in)
-    second.weight = _as_param(u[:, :rank] * root[None, :], layer.weight)  # (out, r)
-    if layer.bias is not None:
-        second.bias = _as_param(layer.bias.detach().clone(), layer.bias)
-    return nn.Sequential(first, second)
-
-
-def _geometry(layer: nn.Conv2d) -> dict[str, Any]:
-    """The stride, padding, dilation and padding mode of ``layer``, as ``nn.Conv2d`` keywords."""
-    return {
-        "stride": layer.stride,
-        "padding": layer.padding,
-        "dilation": layer.dilation,
-        "padding_mode": layer.padding_mode,
-    }
-
-
-def svd_conv1x1(layer: nn.Conv2d, rank: int) -> nn.Sequential:
-    """A pointwise ``Conv2d(in, out, 1)`` -> two 1x1 convs ``in->rank->out`` by truncated SVD.
-
-    The first conv keeps the original stride and padding (a 1x1 conv is per-pixel, so
-    they commute with it); the second carries the bias.
-    """
-    if layer.groups != 1 or tuple(layer.kernel_size) != (1, 1):
-        raise ValueError("svd_conv1x1 needs a groups=1 Conv2d with a 1x1 kernel")
-    o, i = layer.out_channels, layer.in_channels
-    full = min(o, i)
-    if not 1 <= rank <= full:
-        raise ValueError(f"rank must be in [1, {full}] for a 1x1 Conv2d({i}, {o}), got {rank}")
-    w = layer.weight.detach().double().reshape(o, i)
-    u, s, vh = torch.linalg.svd(w, full_matrices=False)
-    root = s[:rank].sqrt()
-    first = nn.Conv2d(i, rank, 1, bias=False, **_geometry(layer))
-    second = nn.Conv2d(rank, o, 1, bias=layer.bias is not None)
-    first.weight = _as_param((root[:, None] * vh[:rank]).reshape(rank, i, 1, 1), layer.weight)
-    second.weight = _as_param((u[:, :rank] * root[None, :]).reshape(o, rank, 1, 1), layer.weight)
-    if layer.bias is not None:
-        second.bias = _as_param(layer.bias.detach().clone(), layer.bias)
-    return nn.Sequential(first, second)
-
-
-def tucker2_conv(layer: nn.Conv2d, rank_in: int, rank_out: int) -> nn.Sequential:
-    """``Conv2d(in, out, k)`` -> ``1x1 in->rank_in -> kxk rank_in->rank_out -> 1x1 rank_out->out`` (Tucker-2).
-
-    Factors from the HOSVD: the leading left singular vectors of the output-channel unfolding
-    ``(out, in*k*k)`` and of the input-channel unfolding ``(in, out*k*k)``; the core is the weight
-    projected onto both. Exact (up to float rounding) at full ranks.
-
-    Args:
-        layer: a ``groups=1`` Conv2d (not mutated).
-        rank_in: kept input-channel rank, in ``[1, min(in, out*k*k)]``.
-        rank_out: kept output-channel rank, in ``[1, min(out, in*k*k)]``.
-
-    Returns:
-        The three-conv chain.
-    """
-    if layer.groups != 1:
-        raise ValueError(f"Tucker-2 needs a groups=1 Conv2d, got groups={layer.groups}")
-    w = layer.weight.detach().double()  # (O, I, kh, kw)
-    o, i, kh, kw = w.shape
-    full_out, full_in = min(o, i * kh * kw), min(i, o * kh * kw)
-    if not (1 <= rank_in <= full_in and 1 <= rank_out <= full_out):
-        raise ValueError(
-            f"Tucker-2 ranks must be in [1, {full_in}] (input) and [1, {full_out}] (output) for "
-            f"Conv2d({i}, {o}, {(kh, kw)}), got ({rank_in}, {rank_out})"
-        )
-    m0, m1 = _unfoldings(w)
-    u_out = torch.linalg.svd(m0, full_matrices=False)[0][:, :rank_out]  # (O, r_out)
-    u_in = torch.linalg.svd(m1, full_matrices=False)[0][:, :rank_in]  # (I, r_in)
-    core = torch.einsum("oihw,oa,ib->abhw", w, u_out, u_in)  # (r_out, r_in, kh, kw)
-    first = nn.Conv2d(i, rank_in, 1, bias=False)
-    middle = nn.Conv2d(rank_in, rank_out, (kh, kw), bias=False, **_geometry(layer))
-    last = nn.Conv2d(rank_out, o, 1, bias=layer.bias is not None)
-    first.weight = _as_param(u_in.T.reshape(rank_in, i, 1, 1), layer.weight)
-    middle.weight = _as_param(core, layer.weight)
-    last.weight = _as_param(u_out.reshape(o, rank_out, 1, 1), layer.weight)
-    if layer.bias is not None:
-        last.bias = _as_param(layer.bias.detach().clone(), layer.bias)
-    return nn.Sequential(first, middle, last)
 
 
 def _factorize(mod: nn.Module, plan: LayerPlan) -> nn.Sequential:

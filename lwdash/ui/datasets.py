@@ -12,8 +12,8 @@ import streamlit as st
 
 from lwdash.data.bundled import DEFAULT_DATA, default_data_for
 from lwdash.store.records import DatasetRecord
-from lwdash.store.sqlite import SqliteStore
 from lwdash.ui import state
+from lwdash.workspace import Store
 
 __all__ = ["data_label", "pick_data", "show_unavailable"]
 
@@ -39,7 +39,7 @@ def show_unavailable(records: Sequence[DatasetRecord]) -> None:
         st.info(f"{names} {verb} not offered on this machine: {reason}.", icon=":material/download:")
 
 
-def _model_shape(store: SqliteStore, model_id: str | None) -> tuple[int, ...] | None:
+def _model_shape(store: Store, model_id: str | None) -> tuple[int, ...] | None:
     if not model_id:
         return None
     try:
@@ -48,7 +48,7 @@ def _model_shape(store: SqliteStore, model_id: str | None) -> tuple[int, ...] | 
         return None
 
 
-def pick_data(store: SqliteStore, key: str, model_id: str | None = None) -> str:
+def pick_data(store: Store, key: str, model_id: str | None = None) -> str:
     """A data-set selectbox: the bundled sets that are installed here, then the uploads, newest first.
 
     It starts at (and updates) the shared data selection; the chosen set's description is shown

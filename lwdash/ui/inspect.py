@@ -33,10 +33,11 @@ from lwdash.figures.layers import (
 )
 from lwdash.jobs.spec import JobSpec, JobStatus
 from lwdash.store.records import NotFoundError
-from lwdash.store.sqlite import SqliteStore
 from lwdash.ui import state
+from lwdash.ui.records import fitting_records
 from lwdash.ui.resources import get_store, model_title
 from lwdash.ui.text import literal
+from lwdash.workspace import Store
 
 __all__ = [
     "SCAN_REFRESH_S",
@@ -61,7 +62,7 @@ _WHOLE_MODEL = "(whole model)"
 # ------------------------------------------------------------------------------------------ compare
 
 
-def compare_filters(store: SqliteStore, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, ResultFilter]:
+def compare_filters(store: Store, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, ResultFilter]:
     """Model, technique-family, job-status and date filters.
 
     Returns:
@@ -130,14 +131,15 @@ def _png_zip(frame: pd.DataFrame, ratio: bool) -> bytes:
         return buf.getvalue()
 
 
-def report_downloads(store: SqliteStore, frame: pd.DataFrame, flt: ResultFilter, *, ratio: bool) -> None:
+def report_downloads(store: Store, frame: pd.DataFrame, flt: ResultFilter, *, ratio: bool) -> None:
     """Download the shown results as a self-contained HTML report and the charts as PNG images."""
     from lwdash.report import build_report_html
 
     left, right, _ = st.columns([1, 1, 2])
 
     def html() -> bytes:
-        return build_report_html(store, frame, scope=flt.describe()).encode("utf-8")
+        names = {m: model_title(m) for m in flt.models or ()}
+        return build_report_html(store, frame, scope=flt.describe(names)).encode("utf-8")
 
     left.download_button(
         "Download the HTML report", data=html, file_name="lwdash-report.html", mime="text/html",
@@ -151,7 +153,7 @@ def report_downloads(store: SqliteStore, frame: pd.DataFrame, flt: ResultFilter,
     )
 
 
-def side_by_side(store: SqliteStore, frame: pd.DataFrame) -> None:
+def side_by_side(store: Store, frame: pd.DataFrame) -> None:
     """Pick 2-4 results: their metrics side by side and their weight histograms overlaid."""
     st.subheader("Side by side")
     labels = {r.id: f"{r.label} · {r.model_name} · {r.id[:6]}" for r in frame.itertuples()}
@@ -211,7 +213,7 @@ def layer_histogram(rec: Any, layer_key: str, log_key: str, chart_key: str) -> N
         st.caption(info.note)
 
 
-def layer_views(store: SqliteStore, result_id: str) -> None:
+def layer_views(store: Store, result_id: str) -> None:
     """Per-layer views of one result: histograms, sparsity, parameter / MAC share, weight error."""
     try:
         rec = store.get_result(result_id)
@@ -275,7 +277,7 @@ def _parse_levels(text: str) -> list[float]:
     return out
 
 
-def scan_launcher(store: SqliteStore, model_id: str, data_ref: str) -> str | None:
+def scan_launcher(store: Store, model_id: str, data_ref: str) -> str | None:
     """Mode and levels of a per-layer sensitivity scan, and the button that queues it as a background job.
 
     Returns:
@@ -300,8 +302,6 @@ def scan_launcher(store: SqliteStore, model_id: str, data_ref: str) -> str | Non
     except ValueError as e:
         st.error(f"The scan was not queued: {e}")
         return None
-    from lwdash.ui.panels import fitting_records  # panels imports this module: a call-time import
-
     if fitting_records(store, model_id, data_ref, "The scan was not queued") is None:
         return None
     levels = ", ".join(f"{v:g}" for v in cfg.levels)
@@ -334,7 +334,7 @@ def scan_progress(model_id: str) -> None:
             st.rerun(scope="app")  # its curves appear below
 
 
-def scan_results(store: SqliteStore, model_id: str) -> None:
+def scan_results(store: Store, model_id: str) -> None:
     """The finished scans of a model: pick one, see its curves, the most sensitive layers and the table."""
     scans = [a for a in store.list_analyses(model_id=model_id, kind="sensitivity")
              if a.config.get("type") == SCAN_TYPE]

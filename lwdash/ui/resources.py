@@ -12,7 +12,7 @@ import streamlit as st
 
 from lwdash.config import get_settings
 from lwdash.store.records import ModelRecord
-from lwdash.store.sqlite import SqliteStore
+from lwdash.workspace import SqliteStore
 
 __all__ = ["data_dir", "ensure_router", "ensure_worker_running", "get_store", "model_names", "results_frame"]
 
@@ -98,7 +98,7 @@ def _results_frame(path: str, revision: int) -> pd.DataFrame:
 def results_frame() -> pd.DataFrame:
     """Every result as one flat row (see :func:`lwdash.analysis.frame.results_frame`) plus ``model_name``."""
     store = get_store()
-    return _results_frame(data_dir(), store.revision("results", "models"))
+    return _results_frame(data_dir(), store.revision("results", "models", "annotations"))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -112,7 +112,7 @@ def _model_titles(path: str, revision: int) -> dict[str, str]:
 
 def model_title(model_id: str) -> str:
     """The name a person knows a model by (a sample's title, an upload's file name); the id when unknown."""
-    return _model_titles(data_dir(), get_store().revision("models")).get(model_id, model_id)
+    return _model_titles(data_dir(), get_store().revision("models", "annotations")).get(model_id, model_id)
 
 
 def model_names(models: list[ModelRecord]) -> dict[str, str]:

@@ -13,7 +13,6 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lwdash.cli import UsageError, parse_assignments
 from lwdash.figures.search import plot_search_progress, search_progress_info
 from lwdash.models.base import ModelLoadError
 from lwdash.search import (
@@ -30,12 +29,13 @@ from lwdash.search import (
     trial_technique,
 )
 from lwdash.store.records import NotFoundError, SearchRecord
-from lwdash.store.sqlite import SqliteStore
+from lwdash.sweeps import UsageError, parse_assignments
 from lwdash.techniques import Technique, build_config, get_technique, jsonable, list_techniques
 from lwdash.techniques.base import CONFIG_FORMAT_VERSION
 from lwdash.ui import charts, state
-from lwdash.ui.panels import fitting_records
+from lwdash.ui.records import fitting_records
 from lwdash.ui.resources import get_store, model_title, results_frame
+from lwdash.workspace import Store
 
 __all__ = ["pick_search_technique", "search_detail", "search_form", "search_list"]
 
@@ -79,7 +79,7 @@ def _range_inputs(tech: Technique, name: str) -> dict[str, Any]:
     return {"name": name, "low": float(low), "high": float(high), "log": bool(log), "integer": suggested.integer}
 
 
-def search_form(store: SqliteStore, model_id: str | None, data_ref: str, tech: Technique) -> str | None:
+def search_form(store: Store, model_id: str | None, data_ref: str, tech: Technique) -> str | None:
     """The search's space, objectives and sampler; on submit, checks it and stores it. Returns the search id."""
     knobs = searchable_knobs(tech.key)
     names = [k.name for k in knobs]
@@ -136,7 +136,7 @@ def search_form(store: SqliteStore, model_id: str | None, data_ref: str, tech: T
     return search_id
 
 
-def _fits(store: SqliteStore, model_id: str, data_ref: str, cfg: SearchConfig) -> bool:
+def _fits(store: Store, model_id: str, data_ref: str, cfg: SearchConfig) -> bool:
     """Whether the data fits the model and the model takes the technique (at the middle of the space)."""
     records = fitting_records(store, model_id, data_ref, "The search was not started")
     if records is None:
@@ -191,7 +191,7 @@ def search_list() -> None:
             st.rerun(scope="app")
 
 
-def search_detail(store: SqliteStore) -> None:
+def search_detail(store: Store) -> None:
     """The picked search: its front, its progress trial by trial, every trial's params and objectives."""
     search_id = state.get(state.SEARCH_PICK)
     if not search_id:
@@ -215,7 +215,7 @@ def _live_detail(search_id: str) -> None:
         st.rerun(scope="app")  # drawn once more, without the refresh
 
 
-def _render_detail(store: SqliteStore, search: SearchRecord) -> None:
+def _render_detail(store: Store, search: SearchRecord) -> None:
     cfg = SearchConfig.from_dict(search.config)
     trials = store.search_trials(search.id)
     summary = search.summary if search.status != "running" and search.summary else search_summary(cfg, trials)
@@ -236,9 +236,9 @@ def _render_detail(store: SqliteStore, search: SearchRecord) -> None:
                                   title=f"Trials: accuracy vs {OBJECTIVES[cfg.objectives[1]][1]}",
                                   on_select=lambda rid: state.put(state.SELECTED_RESULT, rid))
     with progress:
-        info = search_progress_info(summary)
+        info = search_progress_info(summary, cost=OBJECTIVES[cfg.objectives[-1]][1])
         st.plotly_chart(plot_search_progress(info), key=f"{state.SEARCH_PROGRESS}.{search.id}", width="stretch")
-        st.caption(info.summary)
+        st.caption(f"{info.summary} {info.explanation}")
     st.dataframe(trials_table(summary), hide_index=True, width="stretch")
     st.page_link("pages/compare.py", label="Every trial is a result on Compare too: click a point above to open it "
                  "there in detail", icon=":material/scatter_plot:")

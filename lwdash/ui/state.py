@@ -80,6 +80,7 @@ __all__ = [
     "SELECTED_MODEL",
     "SELECTED_RESULT",
     "SUBMITTED_JOBS",
+    "WORKSPACE",
     "get",
     "put",
 ]
@@ -131,6 +132,7 @@ COMPARE_DATES = "compare.dates"  # date_input: (from, to) finished-date filter
 COMPARE_3D_CHART = "compare.chart_3d"  # plotly chart: the 3-D accuracy / size / latency view
 COMPARE_REPORT = "compare.report"  # download button: the self-contained HTML report
 COMPARE_PNG = "compare.png"  # download button: the charts as PNG (zip)
+WORKSPACE = "workspace"  # prefix: "workspace.<model|result>.<field>.<id>" (name, note, star, save, confirm, delete)
 COMPARE_SIDE = "compare.side"  # multiselect: 2-4 results side by side
 COMPARE_SIDE_LAYER = "compare.side_layer"  # selectbox: layer of the side-by-side histogram overlay
 COMPARE_SIDE_LOG = "compare.side_log"  # toggle: log scale of that overlay

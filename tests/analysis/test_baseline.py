@@ -13,7 +13,7 @@ from lwdash.jobs.runner import execute
 from lwdash.jobs.spec import JobSpec, JobStatus
 from lwdash.jobs.worker import compute_job, record_output
 from lwdash.measure.metrics import Metrics
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 PRUNE = {"type": "magnitude_pruning", "version": 1, "data": {"amount": 0.5}}
 

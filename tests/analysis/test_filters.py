@@ -51,3 +51,10 @@ def test_jobs_without_points_follow_the_same_filters() -> None:
     assert list(filter_jobs(frame, ResultFilter(models=("m1",), statuses=("failed",)))["id"]) == ["j1"]
     assert filter_jobs(frame, ResultFilter(statuses=("done",))).empty
     assert "job statuses: done, failed, running" in flt.describe()
+
+
+def test_the_filter_line_names_models_as_people_know_them() -> None:
+    flt = ResultFilter(models=("upload/eea681da4fcdd2ef", "sample/digits_cnn"))
+    line = flt.describe({"upload/eea681da4fcdd2ef": "resnet18.onnx", "sample/digits_cnn": "Digits CNN"})
+    assert line.startswith("Filter: models: resnet18.onnx, Digits CNN;") and "upload/" not in line
+    assert "models: upload/eea681da4fcdd2ef, sample/digits_cnn;" in flt.describe()  # no names: the ids

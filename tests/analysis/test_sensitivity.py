@@ -14,7 +14,7 @@ from lwdash.data import load_digits
 from lwdash.jobs.spec import JobSpec, JobStatus
 from lwdash.measure import evaluate_torch
 from lwdash.models import load_sample
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

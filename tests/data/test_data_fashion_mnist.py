@@ -126,7 +126,7 @@ def test_a_bundled_set_travels_to_a_ray_node_by_name(installed: Path, tmp_path: 
 
     from lwdash.jobs.ray_executor import ship_inputs
     from lwdash.jobs.spec import JobSpec
-    from lwdash.store import SqliteStore
+    from lwdash.workspace import SqliteStore
 
     store = SqliteStore(tmp_path / "data")
     spec = JobSpec(model_id="sample/digits_mlp", data_ref="fashion_mnist_quick",
@@ -203,7 +203,7 @@ def test_without_the_package_a_28x28_model_falls_back_to_digits(absent: Path) ->
 
 
 def test_absent_package_gives_the_install_hint_and_digits_still_loads(absent: Path, tmp_path: Path) -> None:
-    from lwdash.store import SqliteStore
+    from lwdash.workspace import SqliteStore
 
     reason = fashion_mnist_unavailable()
     assert reason is not None and f"no IDX files in {absent}" in reason

@@ -13,7 +13,7 @@ from PIL import Image
 from lwdash.data import DataError, check_model_fits, load_dataset, load_image_folder
 from lwdash.data.imagefolder import read_image_folder
 from lwdash.models import load_sample
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 
 def _encode(arr: np.ndarray, fmt: str = "PNG") -> bytes:

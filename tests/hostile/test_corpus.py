@@ -24,7 +24,7 @@ from torch import nn
 
 from lwdash.data import DataError
 from lwdash.models.base import ModelLoadError
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lwdash.jobs.spec import JobRecord, JobSpec
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

@@ -13,7 +13,7 @@ import pytest
 from _jobs_harness import ROOT, Worker, fast, pid_alive, scan, wait_job, worker_env
 
 from lwdash.jobs.spec import JobStatus
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ IDLE_S = "1"
 _APP = """
 import sys, time
 from lwdash.jobs.worker import ensure_worker
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 assert ensure_worker(sys.argv[1]) is True
 print(SqliteStore(sys.argv[1]).live_workers()[0].pid, flush=True)
 time.sleep(float(sys.argv[2]))

@@ -11,8 +11,8 @@ from pathlib import Path
 from _jobs_harness import ROOT, fast
 
 from lwdash.jobs.spec import JobStatus
-from lwdash.store import SqliteStore
 from lwdash.store.sqlite import DB_FILENAME
+from lwdash.workspace import SqliteStore
 
 CLAIMERS = 4
 JOBS = 200
@@ -23,7 +23,7 @@ JOBS = 200
 _CLAIMER = """
 import json, os, sys, time
 from pathlib import Path
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 data_dir, go, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 store = SqliteStore(data_dir)
 (go.parent / f"ready-{name}").touch()

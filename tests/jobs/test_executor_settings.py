@@ -15,7 +15,7 @@ import torch
 from lwdash.config import get_settings
 from lwdash.jobs.ray_executor import ship_inputs
 from lwdash.jobs.spec import JobSpec
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 
 def test_executor_settings_and_their_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from lwdash.config import get_settings
 from lwdash.jobs.local import LocalExecutor
 from lwdash.jobs.loop import Executor, serve
 from lwdash.jobs.spec import JobRecord, JobStatus
-from lwdash.store import SqliteStore
 from lwdash.store.sqlite import DB_FILENAME
+from lwdash.workspace import SqliteStore
 
 
 @pytest.fixture(scope="module")

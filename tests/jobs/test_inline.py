@@ -9,7 +9,7 @@ from _jobs_harness import scan, spec
 from lwdash.jobs import run_inline, run_queued
 from lwdash.jobs.compute import job_kinds, register_job_kind
 from lwdash.jobs.spec import JobSpec, JobStatus
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from _jobs_harness import Worker, fast, spec, wait_all_terminal, wait_job
 
 from lwdash.jobs.spec import JobStatus
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from _jobs_harness import wait_job as _wait
 
 from lwdash.config import get_settings
 from lwdash.jobs.spec import JobSpec, JobStatus
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 pytestmark = pytest.mark.slow
 

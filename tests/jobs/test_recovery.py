@@ -14,7 +14,7 @@ import pytest
 from _jobs_harness import Worker, artifact_bytes, fast, job_pid, pid_alive, wait_all_terminal
 
 from lwdash.jobs.spec import JobStatus
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from _jobs_harness import Worker, wait_job
 from _jobs_harness import spec as _spec
 
 from lwdash.jobs.spec import JobStatus
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 _wait = wait_job
 

@@ -31,8 +31,8 @@ from lwdash.measure.catalogue import (
 from lwdash.measure.metrics import LatencyRecord, Metrics, flatten, latency_key, parse_latency_key
 from lwdash.runtimes import LATENCY_BATCHES, list_runtimes
 from lwdash.search import KnobRange, SearchConfig, objective_values, search_summary
-from lwdash.store import SqliteStore
 from lwdash.store.records import SearchTrialRecord
+from lwdash.workspace import SqliteStore
 
 LEGACY = json.loads((Path(__file__).parent / "data" / "legacy_metrics.json").read_text())
 LEGACY_LATENCY = [k for k in LEGACY["store_row"]["baseline"] if k.endswith("_ms")]
@@ -81,7 +81,7 @@ def test_store_row_in_the_old_shape_gives_the_old_frame_row(tmp_path: Path) -> N
     (out / "result.json").write_text("{}")
     new = Metrics.from_dict(LEGACY["store_row"]["baseline"])
     rid = store.save_result(None, spec, RunOutput(new, new, {}, {}, (), (), {}, {"result.json": out / "result.json"}), out)
-    with store._write() as conn:  # the row exactly as the old code wrote it
+    with store.backend._write() as conn:  # the row exactly as the old code wrote it
         conn.execute("UPDATE results SET baseline = ?, compressed = ? WHERE id = ?",
                      (json.dumps(LEGACY["store_row"]["baseline"]), json.dumps(LEGACY["store_row"]["compressed"]), rid))
     rec = store.get_result(rid)

@@ -41,8 +41,8 @@ from lwdash.runtimes import (
 )
 from lwdash.runtimes.onnx_runtime import session_runner
 from lwdash.search import OBJECTIVES, KnobRange, SearchConfig, objective_values
-from lwdash.store import SqliteStore
 from lwdash.store.records import SearchTrialRecord
+from lwdash.workspace import SqliteStore
 
 FAST = TimingPolicy(warmup_runs=1, min_runs=10, min_time_s=0.02, max_runs=40, max_time_s=0.2, floor_runs=5)
 KEY = "ort_basic"

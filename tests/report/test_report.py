@@ -14,7 +14,7 @@ from lwdash.cli import main
 from lwdash.jobs.inline import run_inline
 from lwdash.jobs.spec import JobSpec, JobStatus
 from lwdash.report import build_report_html, compare_figures, results_csv, with_model_names, write_report
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +67,42 @@ def test_pngs_and_the_cli_report(store: SqliteStore, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.csv"]
     assert len(pd.read_csv(out / "results.csv")) == 2
     assert main(["report", "--out", str(out), "--data-dir", str(store.data_dir), "--model", "sample/nope"]) == 2
+    one = tmp_path / "one"
+    assert main(["report", "--out", str(one), "--data-dir", str(store.data_dir), "--no-png",
+                 "--model", "sample/digits_mlp"]) == 0
+    assert "results of Digits MLP" in (one / "report.html").read_text()  # the name people know, not the id
+
+
+def test_the_report_opens_with_a_headline_per_model_from_the_measurements(store: SqliteStore) -> None:
+    from lwdash.analysis.headline import headlines
+
+    frame = with_model_names(store, load_results_frame(store))
+    records = {r.id: r for r in store.list_results(with_weights=False)}
+    (head,) = headlines(frame, records)  # one model, one data set
+    by_id = frame.set_index("id")
+    row = by_id.loc[head.result_id]
+    kept = frame[100 * frame["acc_delta"] >= -1.0]
+    if head.met:  # the smallest result within a point of the baseline leads
+        assert row["size_ratio"] == kept["size_ratio"].min()
+        assert f"{1 / row['size_ratio']:.1f}x smaller" in head.text
+    else:  # none kept its accuracy: the most accurate is named, with what it lost
+        assert kept.empty and row["top1_acc"] == frame["top1_acc"].max()
+        assert "no result stays within 1 point" in head.text
+    assert f"{100 * row['acc_delta']:+.2f} points" in head.text or f"{-100 * row['acc_delta']:.2f} points" in head.text
+    assert head.model == "Digits MLP" and ("faster on" in head.text or "slower on" in head.text)
+    html = build_report_html(store, frame)
+    assert html.index("<h2>Headline</h2>") < html.index("Pareto fronts") and head.text.split(":")[0] in html
+
+
+def test_a_headline_names_the_most_accurate_result_when_none_kept_its_accuracy() -> None:
+    from lwdash.analysis.headline import headlines
+
+    frame = pd.DataFrame({"id": ["a", "b"], "model_id": ["m", "m"], "data_ref": ["d", "d"], "label": ["A", "B"],
+                          "top1_acc": [0.80, 0.85], "baseline_top1_acc": [0.90, 0.90], "acc_delta": [-0.10, -0.05],
+                          "size_ratio": [0.25, 0.5]})
+    (head,) = headlines(frame, {})
+    assert (head.result_id, head.met) == ("b", False)
+    assert head.text == ("m on d: no result stays within 1 point(s) of the baseline's 90.00 %; the most accurate, B, "
+                         "loses 5.00 points, is 2.0x smaller and latency not measured.")
+    (lenient,) = headlines(frame, {}, max_drop_points=10)
+    assert (lenient.result_id, lenient.met) == ("a", True) and "4.0x smaller" in lenient.text

@@ -13,7 +13,7 @@ from lwdash.jobs.runner import RunOutput
 from lwdash.jobs.spec import JobSpec
 from lwdash.measure.metrics import LatencyRecord, Metrics
 from lwdash.report import build_report_html, results_csv, with_model_names
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 _SCALARS = {"top1_acc": 0.98, "torch_top1_acc": 0.98, "loss": 0.1, "agreement": 1.0, "onnx_bytes": 4000,
             "pt2_bytes": 5000, "params_count": 1000, "nonzero_params_count": 1000, "sparse_bytes": 4000,

@@ -11,7 +11,7 @@ from lwdash.jobs.spec import JobSpec
 from lwdash.measure.runtime_timing import selected_runtimes
 from lwdash.runtimes import default_runtime_keys, list_runtimes, resolve_runtimes
 from lwdash.search import KnobRange, SearchConfig, trial_runtimes
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 
 def test_defaults_leave_the_compile_heavy_runtimes_out() -> None:

@@ -1,4 +1,5 @@
-"""SqliteStore: the job queue's lifecycle and atomic claims, workers, results, revisions."""
+"""The store on both backends (SQLite and in-memory): the job queue's lifecycle and atomic claims, workers,
+results, revisions; and what only SQLite promises (WAL, per-thread connections, claims across processes)."""
 from __future__ import annotations
 
 import subprocess
@@ -9,35 +10,51 @@ import time
 from pathlib import Path
 
 import pytest
+from _store_fakes import fake_output, spec
 
 from lwdash.analysis.frame import load_results_frame
 from lwdash.jobs.spec import JobSpec, JobStatus
-from lwdash.measure.catalogue import catalogue
-from lwdash.measure.metrics import Metrics
-from lwdash.store import NotFoundError, SqliteStore
+from lwdash.store import NotFoundError
+from lwdash.workspace import MemoryStore, SqliteStore, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _spec(i: int = 0) -> JobSpec:
-    return JobSpec(
-        model_id="sample/digits_mlp",
-        data_ref="digits",
-        technique={"type": "magnitude_pruning", "version": 1, "data": {"amount": 0.1 * (i % 9)}},
-        seed=i,
-        label=f"job {i}",
-    )
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return SqliteStore(tmp_path / "data") if request.param == "sqlite" else MemoryStore(tmp_path / "data")
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return SqliteStore(tmp_path / "data")
+only_sqlite = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 
 
+def test_claim_is_atomic_across_threads(store: Store) -> None:
+    ids = store.submit_many([spec(i) for i in range(40)])
+    got: dict[str, list[str]] = {}
+    start = threading.Event()
+
+    def claim_all(name: str) -> None:
+        start.wait(timeout=60)
+        got[name] = []
+        while (job := store.claim(name)) is not None:
+            got[name].append(job.id)
+
+    threads = [threading.Thread(target=claim_all, args=(f"thread{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    start.set()
+    for t in threads:
+        t.join(timeout=60)
+    claimed = [j for mine in got.values() for j in mine]
+    assert sorted(claimed) == sorted(ids) and len(claimed) == len(set(claimed))
+    assert all(store.get_job(j).worker == name for name, mine in got.items() for j in mine)
+
+
+@only_sqlite
 def test_layout_and_wal(store: SqliteStore) -> None:
     for sub in ("models", "datasets", "artifacts", "tmp", "logs"):
         assert (store.data_dir / sub).is_dir()
-    mode = store._conn().execute("PRAGMA journal_mode").fetchone()[0]
+    mode = store.backend._conn().execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
 
 
@@ -71,15 +88,15 @@ def test_opening_waits_for_a_writer_on_a_new_database(tmp_path: Path) -> None:
     other.execute("COMMIT")
     opener.join(30)
     assert not errors and len(opened) == 1
-    assert opened[0]._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert opened[0].backend._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     other.close()
 
 
 def test_job_lifecycle(store: SqliteStore) -> None:
     rev0 = store.revision("jobs")
-    job_id = store.submit(_spec(1))
+    job_id = store.submit(spec(1))
     job = store.get_job(job_id)
-    assert job.status is JobStatus.QUEUED and job.spec == _spec(1) and job.attempts == 0
+    assert job.status is JobStatus.QUEUED and job.spec == spec(1) and job.attempts == 0
     assert store.revision("jobs") > rev0
 
     claimed = store.claim("w1")
@@ -102,7 +119,7 @@ def test_job_lifecycle(store: SqliteStore) -> None:
 
 
 def test_claim_order_is_fifo_and_submit_many_is_one_batch(store: SqliteStore) -> None:
-    ids = store.submit_many([_spec(i) for i in range(5)])
+    ids = store.submit_many([spec(i) for i in range(5)])
     assert len(set(ids)) == 5
     claimed = [store.claim("w") for _ in range(5)]
     assert [j.id for j in claimed if j] == ids
@@ -112,12 +129,12 @@ def test_claim_order_is_fifo_and_submit_many_is_one_batch(store: SqliteStore) ->
 
 def test_submit_many_is_all_or_nothing(store: SqliteStore) -> None:
     with pytest.raises(TypeError):
-        store.submit_many([_spec(0), "not a spec"])  # type: ignore[list-item]
+        store.submit_many([spec(0), "not a spec"])  # type: ignore[list-item]
     assert store.list_jobs() == []
 
 
 def test_cancel_queued_and_running_then_retry(store: SqliteStore) -> None:
-    a, b = store.submit_many([_spec(0), _spec(1)])
+    a, b = store.submit_many([spec(0), spec(1)])
     assert store.claim("w") is not None  # a is running
     assert store.cancel(b) is JobStatus.CANCELLED
     assert store.get_job(b).status is JobStatus.CANCELLED
@@ -139,7 +156,7 @@ def test_cancel_queued_and_running_then_retry(store: SqliteStore) -> None:
 
 
 def test_fail_then_retry_goes_to_the_back_of_the_queue(store: SqliteStore) -> None:
-    first, second = store.submit_many([_spec(0), _spec(1)])
+    first, second = store.submit_many([spec(0), spec(1)])
     assert store.claim("w").id == first  # type: ignore[union-attr]
     assert store.fail(first, "ValueError: boom")
     assert store.get_job(first).error == "ValueError: boom"
@@ -149,12 +166,11 @@ def test_fail_then_retry_goes_to_the_back_of_the_queue(store: SqliteStore) -> No
 
 
 def test_recover_stale_fails_only_silent_running_jobs(store: SqliteStore) -> None:
-    stale, fresh, queued = store.submit_many([_spec(0), _spec(1), _spec(2)])
+    stale, fresh, queued = store.submit_many([spec(0), spec(1), spec(2)])
     store.claim("dead-worker")
     store.claim("live-worker")
     # Age the first job's heartbeat by 100 s, as if its worker had died.
-    with store._write() as conn:
-        conn.execute("UPDATE jobs SET heartbeat_at = heartbeat_at - 100 WHERE id = ?", (stale,))
+    store.backend.update("jobs", stale, {"heartbeat_at": (store.get_job(stale).heartbeat_at or 0) - 100})
     assert store.recover_stale(30) == [stale]
     job = store.get_job(stale)
     assert job.status is JobStatus.FAILED
@@ -165,7 +181,7 @@ def test_recover_stale_fails_only_silent_running_jobs(store: SqliteStore) -> Non
 
 
 def test_requeue_keeps_attempts(store: SqliteStore) -> None:
-    job_id = store.submit(_spec(0))
+    job_id = store.submit(spec(0))
     store.claim("w")
     assert store.requeue(job_id, "worker stopped")
     job = store.get_job(job_id)
@@ -177,7 +193,7 @@ _CLAIMER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from lwdash.store import SqliteStore
+    from lwdash.workspace import MemoryStore, SqliteStore, Store
     store = SqliteStore(sys.argv[1])
     Path(sys.argv[3] + "." + sys.argv[2]).touch()  # ready
     while not Path(sys.argv[3]).exists():  # wait for "go"
@@ -190,8 +206,9 @@ _CLAIMER = textwrap.dedent(
 )
 
 
+@only_sqlite
 def test_claim_is_atomic_across_threads_and_processes(store: SqliteStore) -> None:
-    ids = store.submit_many([_spec(i) for i in range(20)])
+    ids = store.submit_many([spec(i) for i in range(20)])
     go = store.tmp_dir / "go"  # every claimer starts when this file appears
     procs = [
         subprocess.Popen([sys.executable, "-c", _CLAIMER, str(store.data_dir), f"proc{i}", str(go)],
@@ -239,8 +256,8 @@ def test_workers_register_heartbeat_and_age_out(store: SqliteStore) -> None:
     store.register_worker("w-gone", 2**22 + 12345)  # no such process on this host
     live = store.live_workers(max_age_s=10)
     assert [w.id for w in live] == ["w-live"]
-    with store._write() as conn:
-        conn.execute("UPDATE workers SET heartbeat_at = heartbeat_at - 60 WHERE id = 'w-live'")
+    live_row = store.backend.get("workers", "w-live") or {}
+    store.backend.update("workers", "w-live", {"heartbeat_at": live_row["heartbeat_at"] - 60})
     assert store.live_workers(max_age_s=10) == []
     store.worker_heartbeat("w-live")
     assert [w.id for w in store.live_workers(max_age_s=10)] == ["w-live"]
@@ -248,19 +265,20 @@ def test_workers_register_heartbeat_and_age_out(store: SqliteStore) -> None:
     assert store.live_workers(max_age_s=10) == []
 
 
+@only_sqlite
 def test_connections_are_per_thread(store: SqliteStore) -> None:
-    job_id = store.submit(_spec(0))
+    job_id = store.submit(spec(0))
     seen: list[str] = []
     errors: list[BaseException] = []
 
     def read() -> None:
         try:
             seen.append(store.get_job(job_id).id)
-            assert store._conn() is not main_conn
+            assert store.backend._conn() is not main_conn
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
-    main_conn = store._conn()
+    main_conn = store.backend._conn()
     threads = [threading.Thread(target=read) for _ in range(4)]
     for t in threads:
         t.start()
@@ -269,40 +287,14 @@ def test_connections_are_per_thread(store: SqliteStore) -> None:
     assert errors == [] and seen == [job_id] * 4
 
 
-def _metrics(**over: float) -> Metrics:
-    base = {s.key: 1 for s in catalogue()}  # every metric under its flat key
-    base.update(top1_acc=0.9, torch_top1_acc=0.9, loss=0.3, agreement=1.0, onnx_bytes=1000, macs=5000,
-                ort_b32_median_ms=2.0, threads=1, test_samples=360)
-    base.update(over)
-    return Metrics.from_dict(base)
-
-
-def _fake_output(out_dir: Path):  # type: ignore[no-untyped-def]
-    from lwdash.jobs.runner import RunOutput
-
-    out_dir.mkdir(parents=True)
-    (out_dir / "model.onnx").write_bytes(b"onnx-bytes")
-    (out_dir / "result.json").write_text("{}")
-    return RunOutput(
-        baseline=_metrics(),
-        compressed=_metrics(top1_acc=0.88, onnx_bytes=400, ort_b32_median_ms=1.0),
-        baseline_weights={"layers": [{"name": "fc1", "min": -1.0, "max": 1.0}]},
-        compressed_weights={"layers": [{"name": "fc1", "min": -0.5, "max": 0.5}]},
-        notes=("zeros do not speed up dense kernels",),
-        steps=({"step": "prune", "sparsity": 0.5},),
-        environment={"threads": 1},
-        artifacts={"model.onnx": out_dir / "model.onnx", "result.json": out_dir / "result.json"},
-    )
-
-
 def test_results_move_artifacts_and_survive_reopening(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     store = SqliteStore(data_dir)
-    job_id = store.submit(_spec(5))
+    job_id = store.submit(spec(5))
     store.claim("w")
     out_dir = store.tmp_dir / "job-x"
     rev0 = store.revision("results")
-    result_id = store.save_result(job_id, _spec(5), _fake_output(out_dir), out_dir)
+    result_id = store.save_result(job_id, spec(5), fake_output(out_dir), out_dir)
     assert store.finish(job_id, result_id)
     assert not out_dir.exists()  # moved, not copied
     assert store.revision("results") > rev0
@@ -354,7 +346,7 @@ def test_jobs_of_filters_by_kind_model_data_and_status(store: SqliteStore) -> No
         JobSpec(model_id="sample/digits_mlp", data_ref="dataset/x", technique={}, kind="baseline"),
         JobSpec(model_id="sample/digits_mlp", data_ref="digits", technique={}, kind="baseline"),
     ])
-    store.submit_many([_spec(i) for i in range(30)])  # compress jobs on the same model, newer than all of the above
+    store.submit_many([spec(i) for i in range(30)])  # compress jobs on the same model, newer than all of the above
     assert store.claim("w") is not None and store.cancel(scan) is JobStatus.RUNNING  # scan is the oldest: claimed
     assert [j.id for j in store.jobs_of("sensitivity", "sample/digits_mlp")] == [scan]
     assert [j.id for j in store.jobs_of("sensitivity", "sample/digits_cnn", status=["queued"])] == [other_model]

@@ -8,7 +8,8 @@ import pytest
 
 import lwdash.store.sqlite as sqlite_store
 from lwdash.jobs.spec import JobSpec, JobStatus
-from lwdash.store import SqliteStore, StoreBusy
+from lwdash.store import StoreBusy
+from lwdash.workspace import SqliteStore
 
 SPEC = JobSpec(model_id="sample/digits_mlp", data_ref="digits", technique={"type": "magnitude_pruning", "data": {}})
 
@@ -37,4 +38,4 @@ def test_a_write_blocked_past_the_busy_timeout_raises_store_busy_and_changes_not
 def test_other_sqlite_errors_are_not_store_busy(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "data")
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
-        store._conn().execute("SELECT * FROM no_such_table")
+        store.backend._conn().execute("SELECT * FROM no_such_table")

@@ -12,7 +12,8 @@ from torch import nn
 from lwdash.data import DataError
 from lwdash.data.bundled import bundled_names
 from lwdash.models.base import ModelLoadError
-from lwdash.store import NotFoundError, SqliteStore
+from lwdash.store import NotFoundError
+from lwdash.workspace import SqliteStore
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """
     from lwdash.jobs.inline import run_inline
     from lwdash.jobs.spec import JobSpec, JobStatus
-    from lwdash.store import SqliteStore
+    from lwdash.workspace import SqliteStore
 
     path = tmp_path_factory.mktemp("ui-results")
     store = SqliteStore(path)

@@ -10,7 +10,7 @@ from conftest import APP
 from streamlit.testing.v1 import AppTest
 
 from lwdash.jobs.spec import JobSpec, JobStatus
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 PAGES = ("pages/models.py", "pages/compress.py", "pages/jobs.py", "pages/compare.py", "pages/search.py",
          "pages/layers.py")

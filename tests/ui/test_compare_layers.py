@@ -8,7 +8,7 @@ import pytest
 
 from lwdash.analysis.sensitivity import ScanConfig, run_scan, scan_technique
 from lwdash.jobs.spec import JobSpec, JobStatus
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from lwdash.store import SqliteStore
 from lwdash.ui.forms import step_key
+from lwdash.workspace import SqliteStore
 
 
 def _compress(app, model: str, technique: str):  # type: ignore[no-untyped-def]

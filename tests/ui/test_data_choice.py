@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lwdash.data.bundled import get_bundled
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lwdash.runtimes import list_runtimes
-from lwdash.store import SqliteStore
+from lwdash.workspace import SqliteStore
 
 RUNTIMES = ("ort", "ort_nofusion", "openvino", "torch")
 
