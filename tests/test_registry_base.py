@@ -61,9 +61,14 @@ def test_duplicate_key_is_rejected() -> None:
     def fn(model: nn.Module, cfg: _DemoConfig, ctx: RunContext) -> CompressedModel:
         return CompressedModel(module=model)
 
+    from lwdash.techniques.registry import _REGISTRY
+
     register("_demo_registry_test", _DemoConfig, family="test")(fn)
-    with pytest.raises(ValueError, match="already registered"):
-        register("_demo_registry_test", _DemoConfig, family="test")(fn)
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            register("_demo_registry_test", _DemoConfig, family="test")(fn)
+    finally:  # the registry is the process's: later tests list every technique
+        _REGISTRY.pop("_demo_registry_test")
 
 
 def test_from_dict_accepts_only_registered_keys_and_declared_fields() -> None:
