@@ -22,7 +22,7 @@ from lwdash.cli.output import end_progress, label_for, print_comparison, print_t
 from lwdash.sweeps import STEP_KNOB, UsageError, build_specs, parse_assignments
 
 if TYPE_CHECKING:
-    from lwdash.jobs.spec import JobSpec
+    from lwdash.jobs.spec import JobRecord, JobSpec
     from lwdash.models.base import LoadedModel
 
 
@@ -174,6 +174,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     for path in (files.csv, files.html, *files.pngs):
         print(path)
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lwdash.demo import run_demo
+
+    store = open_store(args)
+
+    def report(k: int, n: int, job: JobRecord) -> None:
+        outcome = "done" if job.status.value == "done" else f"{job.status.value}: {job.error.splitlines()[0]}"
+        print(f"[{k}/{n}] {job.spec.model_id}  {label_for(job.spec)}  {outcome}", flush=True)
+
+    jobs = run_demo(store, args.demo, report)
+    done = sum(j.status.value == "done" for j in jobs)
+    print(f"{done} of {len(jobs)} results stored in {store.data_dir}: open the Compare page "
+          f"(LWDASH_DATA_DIR={store.data_dir} make run)")
+    return 0 if done == len(jobs) else 1
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lwdash.cli.commands import cmd_measure, cmd_report, cmd_run, cmd_scan, cmd_submit, cmd_worker
+from lwdash.cli.commands import cmd_demo, cmd_measure, cmd_report, cmd_run, cmd_scan, cmd_submit, cmd_worker
 from lwdash.cli.listing import cmd_datasets, cmd_jobs, cmd_runtimes, cmd_samples, cmd_techniques
 from lwdash.cli.searching import cmd_search, cmd_searches
 
@@ -137,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this model's results (repeatable; default: all)")
     p.add_argument("--no-png", action="store_true", help="skip the PNG charts (they need kaleido + chromium)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="fill a data directory with real results on the samples, by running the jobs")
+    p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")
+    p.add_argument("--set", dest="demo", default="fashion", choices=["fashion", "digits"],
+                   help="fashion: the Fashion-MNIST samples on the quick split (~10 min on 2 cores); "
+                        "digits: three quick jobs on the 8x8 samples")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("worker", help="serve the job queue")
     add_worker_arguments(p)
