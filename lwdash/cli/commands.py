@@ -22,6 +22,7 @@ from lwdash.cli.output import end_progress, label_for, print_comparison, print_t
 from lwdash.sweeps import STEP_KNOB, UsageError, build_specs, parse_assignments
 
 if TYPE_CHECKING:
+    from lwdash.annotations import Target
     from lwdash.jobs.spec import JobRecord, JobSpec
     from lwdash.models.base import LoadedModel
 
@@ -173,6 +174,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"{len(frame)} result(s)")
     for path in (files.csv, files.html, *files.pngs):
         print(path)
+    return 0
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    target: Target = "model" if args.model else "result"
+    ref = args.model or args.result
+    (store.get_model if target == "model" else store.get_result)(ref)  # NotFoundError: exit 2 with the reason
+    a = store.annotate(target, ref, name=args.name, note=args.note, starred=args.starred)
+    print(f"{target} {ref}: name {a.name or '(as given)'}; {'starred' if a.starred else 'not starred'}; "
+          f"note {a.note or '(none)'}")
     return 0
 
 

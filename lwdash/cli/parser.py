@@ -4,7 +4,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lwdash.cli.commands import cmd_demo, cmd_measure, cmd_report, cmd_run, cmd_scan, cmd_submit, cmd_worker
+from lwdash.cli.commands import (
+    cmd_annotate,
+    cmd_demo,
+    cmd_measure,
+    cmd_report,
+    cmd_run,
+    cmd_scan,
+    cmd_submit,
+    cmd_worker,
+)
 from lwdash.cli.listing import cmd_datasets, cmd_jobs, cmd_runtimes, cmd_samples, cmd_techniques
 from lwdash.cli.searching import cmd_search, cmd_searches
 
@@ -137,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this model's results (repeatable; default: all)")
     p.add_argument("--no-png", action="store_true", help="skip the PNG charts (they need kaleido + chromium)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("annotate", help="rename, note or star a model or a result (shown on every page and in reports)")
+    p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", help="a model id (sample/<name>, upload/<hash>)")
+    which.add_argument("--result", help="a result id")
+    p.add_argument("--name", default=None, help="the new name ('' restores the given one)")
+    p.add_argument("--note", default=None, help="the note ('' clears it)")
+    star = p.add_mutually_exclusive_group()
+    star.add_argument("--star", dest="starred", action="store_true", default=None)
+    star.add_argument("--unstar", dest="starred", action="store_false")
+    p.set_defaults(func=cmd_annotate)
 
     p = sub.add_parser("demo", help="fill a data directory with real results on the samples, by running the jobs")
     p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")

@@ -76,3 +76,17 @@ def test_the_model_card_carries_the_team_s_note(store: Store) -> None:
     out = with_note(card, store.annotation("result", rid))
     assert out.startswith(card.rstrip()) and "## Notes from the team" in out
     assert "Name: v2 candidate" in out and "Ship after the A/B test." in out and "Starred" in out
+
+
+def test_the_cli_annotates_and_refuses_an_unknown_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lwdash.cli import main
+
+    d = str(tmp_path / "data")
+    assert main(["annotate", "--data-dir", d, "--model", "sample/digits_cnn", "--name", "CNN v1", "--star"]) == 0
+    assert "name CNN v1; starred" in capsys.readouterr().out
+    rec = SqliteStore(tmp_path / "data").get_model("sample/digits_cnn")
+    assert (rec.title, rec.starred) == ("CNN v1", True)
+    assert main(["annotate", "--data-dir", d, "--model", "sample/digits_cnn", "--unstar"]) == 0
+    assert not SqliteStore(tmp_path / "data").get_model("sample/digits_cnn").starred
+    assert main(["annotate", "--data-dir", d, "--result", "nope", "--note", "x"]) == 2
+    assert "no result 'nope'" in capsys.readouterr().err
