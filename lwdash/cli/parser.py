@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="fill a data directory with real results on the samples, by running the jobs")
     p.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $LWDASH_DATA_DIR)")
     p.add_argument("--set", dest="demo", default="fashion", choices=["fashion", "digits"],
-                   help="fashion: the Fashion-MNIST samples on the quick split (~10 min on 2 cores); "
+                   help="fashion: the Fashion-MNIST samples on the quick split (~5 min on 2 cores); "
                         "digits: three quick jobs on the 8x8 samples")
     p.set_defaults(func=cmd_demo)
 

@@ -3,6 +3,8 @@
 """
 from __future__ import annotations
 
+import textwrap
+
 import plotly.graph_objects as go
 
 from lwdash.figures.palette import BASELINE_COLOUR, MODEL_COLOURS, family_colour, family_symbol, family_traces
@@ -47,6 +49,15 @@ def _model_traces(info: TradeoffInfo) -> list[go.Scatter]:
 def _model_colour(info: TradeoffInfo, model_id: str) -> str:
     ids = [m for m, _ in info.model_names]
     return MODEL_COLOURS[ids.index(model_id) % len(MODEL_COLOURS)] if model_id in ids else BASELINE_COLOUR
+
+
+#: A vertical axis title longer than this runs past the plot (into the chart's title) at the default height.
+AXIS_TITLE_CHARS = 30
+
+
+def wrap_title(text: str, width: int = AXIS_TITLE_CHARS) -> str:
+    """``text`` broken into lines of at most ``width`` characters (plotly's ``<br>``), at word boundaries."""
+    return "<br>".join(textwrap.wrap(text, width)) or text
 
 
 def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int = 460) -> go.Figure:
@@ -125,13 +136,13 @@ def plot_tradeoff(info: TradeoffInfo, *, title: str | None = None, height: int =
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"} if title else None,
         xaxis_title=info.x_title,
-        yaxis_title=info.y_title,
+        yaxis_title=wrap_title(info.y_title),
         legend={"title": {"text": "model: technique family" if info.per_model else "technique family"},
-                "orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+                "orientation": "h", "yanchor": "top", "y": -0.28, "x": 0},
         hovermode="closest",
         clickmode="event+select",
         dragmode="pan",
-        margin={"l": 70, "r": 20, "t": 50 if title else 20, "b": 40},
+        margin={"l": 90, "r": 20, "t": 50 if title else 20, "b": 40},
         height=height,
         template="plotly_white",
     )

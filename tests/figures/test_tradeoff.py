@@ -206,3 +206,15 @@ def test_each_model_gets_its_own_front_and_colour(frame: pd.DataFrame) -> None:
     assert {t.marker.symbol for t in markers if t.name == "quantization"} == {family_symbol("quantization")}
     lines = [t for t in fig.data if t.mode == "lines"]
     assert sorted(t.line.color for t in lines) == sorted(MODEL_COLOURS[:2])  # one front line per model, its colour
+
+
+def test_a_long_y_axis_title_is_wrapped_so_it_stays_beside_the_plot(frame: pd.DataFrame) -> None:
+    from lwdash.figures.tradeoff_plot import AXIS_TITLE_CHARS, wrap_title
+
+    info = tradeoff_info(frame, "onnx_bytes", "top1_acc")
+    assert plot_tradeoff(info).layout.yaxis.title.text == wrap_title(info.y_title) != info.y_title
+
+    title = "Top-1 accuracy, ONNX Runtime, test split (%)"
+    lines = wrap_title(title).split("<br>")
+    assert len(lines) == 2 and all(len(line) <= AXIS_TITLE_CHARS for line in lines)
+    assert " ".join(lines) == title and wrap_title("Top-1 (%)") == "Top-1 (%)"
