@@ -66,7 +66,7 @@ class Store(ModelCatalog, DataCatalog, JobQueue, WorkerRoster, ResultBook, Searc
         return [_model_with(m, notes.get(m.id)) for m in super().list_models()]
 
     def get_model(self, model_id: str) -> ModelRecord:
-        return _model_with(super().get_model(model_id), self.annotations("model").get(model_id))
+        return _model_with(super().get_model(model_id), self.annotation("model", model_id))
 
     def delete_model(self, model_id: str) -> None:
         super().delete_model(model_id)
@@ -78,10 +78,10 @@ class Store(ModelCatalog, DataCatalog, JobQueue, WorkerRoster, ResultBook, Searc
 
     def latest_result(self, model_id: str, data_ref: str) -> ResultRecord | None:
         rec = super().latest_result(model_id, data_ref)
-        return None if rec is None else _result_with(rec, self.annotations("result").get(rec.id))
+        return None if rec is None else _result_with(rec, self.annotation("result", rec.id))
 
     def get_result(self, result_id: str) -> ResultRecord:
-        return _result_with(super().get_result(result_id), self.annotations("result").get(result_id))
+        return _result_with(super().get_result(result_id), self.annotation("result", result_id))
 
     def delete_result(self, result_id: str) -> None:
         super().delete_result(result_id)

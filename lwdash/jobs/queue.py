@@ -13,10 +13,9 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, fields
-from typing import Any
 
 from lwdash.jobs.spec import JobRecord, JobSpec, JobStatus
-from lwdash.store.backend import Backend, Row
+from lwdash.store.backend import Backend, Row, last_alive
 from lwdash.store.codec import dumps, loads
 from lwdash.store.records import NotFoundError
 
@@ -222,7 +221,7 @@ class JobQueue:
                     self.backend.set_state(r["id"], {"status": "done", "progress": 1.0, "message": "done", "error": "",
                                                      "finished_at": now}, from_states=("running",), stale_before=cutoff)
                     continue
-                silent_s = int(now - _last_alive(r))
+                silent_s = int(now - last_alive(r))
                 error = (f"worker stopped responding (no heartbeat for {silent_s} s); the job was not finished"
                          " — retry it")
                 if self.backend.set_state(r["id"], {"status": "failed", "finished_at": now, "message": "failed",
@@ -230,10 +229,3 @@ class JobQueue:
                     failed.append(r["id"])
         return failed
 
-
-def _last_alive(r: Row) -> float:
-    for col in ("heartbeat_at", "started_at", "queued_at"):
-        value: Any = r.get(col)
-        if value is not None:
-            return float(value)
-    return 0.0

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "AREAS", "KEYS", "KINDS", "ORDER", "REVISED", "Backend", "Key", "Row", "Where",
-    "check_kind", "check_revised", "drop_none", "iter_conditions", "key_of", "key_tuple", "rebase",
+    "check_kind", "check_revised", "drop_none", "iter_conditions", "key_of", "key_tuple", "last_alive", "rebase",
 ]
 
 #: The kinds of record a backend keeps.
@@ -189,3 +189,11 @@ def rebase(stored: str, area: Path) -> Path:
     path = Path(stored)
     here = area / path.name
     return here if here.exists() else path
+
+
+def last_alive(row: Mapping[str, Any]) -> float:
+    """A job's last sign of life, as :meth:`Backend.stale` reads it: its heartbeat, else its start, else its queueing."""
+    for col in ("heartbeat_at", "started_at", "queued_at"):
+        if row.get(col) is not None:
+            return float(row[col])
+    return 0.0

@@ -29,6 +29,7 @@ from lwdash.store.backend import (
     iter_conditions,
     key_of,
     key_tuple,
+    last_alive,
 )
 
 __all__ = ["MemoryBackend"]
@@ -172,7 +173,7 @@ class MemoryBackend:
             row = self._rows["jobs"].get((job_id,))
             if row is None or row["status"] not in from_states:
                 return False
-            if stale_before is not None and not _last_alive(row) < stale_before:
+            if stale_before is not None and not last_alive(row) < stale_before:
                 return False
             row.update(changes)
             self._changed("jobs")
@@ -189,14 +190,7 @@ class MemoryBackend:
 
     def stale(self, before: float) -> list[Row]:
         running = self.query("jobs", {"status": "running"}, order_by=("queued_at",), descending=False)
-        return [r for r in running if _last_alive(r) < before]
-
-
-def _last_alive(row: Row) -> float:
-    for col in ("heartbeat_at", "started_at", "queued_at"):
-        if row.get(col) is not None:
-            return float(row[col])
-    return 0.0
+        return [r for r in running if last_alive(r) < before]
 
 
 def _sortable(value: Any) -> tuple[int, Any]:
