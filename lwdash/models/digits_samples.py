@@ -8,8 +8,9 @@ manifest are read by :mod:`lwdash.models.samples`.
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
+
+from lwdash.models.grey_mobilenet import grey_mobilenet_v2
 
 __all__ = [
     "DIGITS_INPUT_SHAPE",
@@ -125,13 +126,4 @@ def digits_mobilenet_v2(num_classes: int = 10) -> nn.Module:
     Returns:
         The model (random weights; no download).
     """
-    model = torchvision.models.mobilenet_v2(weights=None, width_mult=0.5, num_classes=num_classes)
-    stem = model.features[0][0]
-    assert isinstance(stem, nn.Conv2d)
-    model.features[0][0] = nn.Conv2d(1, stem.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
-    nn.init.kaiming_normal_(model.features[0][0].weight, mode="fan_out")
-    for stage_start in (2, 4):  # first block of the 24- and 32-channel stages
-        depthwise = model.features[stage_start].conv[1][0]
-        assert isinstance(depthwise, nn.Conv2d) and depthwise.stride == (2, 2)
-        depthwise.stride = (1, 1)
-    return model
+    return grey_mobilenet_v2(num_classes, stem_stride=1, unstrided=(2, 4))  # first blocks of the 24- and 32-channel stages

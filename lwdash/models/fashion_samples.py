@@ -11,8 +11,9 @@ CNN for distillation from the ResNet-20 teacher. The trained weights are in ``sa
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
+
+from lwdash.models.grey_mobilenet import grey_mobilenet_v2
 
 __all__ = [
     "FASHION_INPUT_SHAPE",
@@ -98,16 +99,7 @@ def fashion_mobilenet_v2(num_classes: int = 10) -> nn.Module:
     Returns:
         The model (random weights; no download).
     """
-    model = torchvision.models.mobilenet_v2(weights=None, width_mult=0.5, num_classes=num_classes)
-    stem = model.features[0][0]
-    assert isinstance(stem, nn.Conv2d)
-    model.features[0][0] = nn.Conv2d(1, stem.out_channels, kernel_size=3, stride=2, padding=1, bias=False)
-    nn.init.kaiming_normal_(model.features[0][0].weight, mode="fan_out")
-    for stage_start in (2, 14):  # first block of the 24- and 160-channel stages
-        depthwise = model.features[stage_start].conv[1][0]
-        assert isinstance(depthwise, nn.Conv2d) and depthwise.stride == (2, 2)
-        depthwise.stride = (1, 1)
-    return model
+    return grey_mobilenet_v2(num_classes, stem_stride=2, unstrided=(2, 14))  # first blocks of the 24- and 160-channel stages
 
 
 # --------------------------------------------------------------------------------------------
